@@ -73,7 +73,9 @@ def test_other_raw_files_match_documented_counts() -> None:
     assert Counter(spam for _, spam, _ in sms) == {"0": 4199, "1": 638}
     assert sum(bool(tasks._MERGED_SMS.search(text)) for _, _, text in sms) == 8
     bbc = {label: len(files) for label, files in tasks._bbc_files().items()}
-    assert bbc == {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}
+    assert bbc == {
+        "business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401
+    }
     crowd = tasks._crowdflower_rows()
     assert len(crowd) == 38158
     assert Counter(r["sentiment"] for r in crowd) == {

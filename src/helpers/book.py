@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ("01_pruning_method", "02_faithfulness", "03_calibration", "04_cross_model")
+NOTEBOOKS = ("01_pruning_method", "02_faithfulness", "03_calibration", "04_cross_model", "05_cost")
 PARAMETER_KEYS = {"models", "tasks", "ratios", "criteria", "methods", "n_examples", "n_faithfulness",
                   "shots", "seed", "device", "batch_size", "results_dir", "fractions", "ig_steps",
-                  "n_calibration", "n_bins"}
+                  "n_calibration", "n_bins", "importance_texts", "importance_max_length",
+                  "latency_batch", "latency_tokens", "acc_tolerance", "bench_results"}
 
 
 def load_profile(path: str | os.PathLike) -> dict[str, Any]:
@@ -70,6 +71,8 @@ def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLik
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{notebook}-") as tmp:
         src, dst = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
         jupytext.write(nb, src, fmt="ipynb")
+        declared = papermill.inspect_notebook(str(src))
+        parameters = {k: v for k, v in parameters.items() if k in declared}
         try:
             papermill.execute_notebook(
                 str(src), str(dst), parameters=parameters, kernel_name="python3", cwd=str(ROOT),

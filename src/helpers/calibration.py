@@ -87,7 +87,9 @@ def _check_labels(labels: Any, n: int, k: int) -> np.ndarray:
         else:
             raise ValueError(f"labels must be integer label indices, got dtype {y.dtype}")
     if n and (y.min() < 0 or y.max() >= k):
-        raise ValueError(f"labels must lie in 0..{k - 1} (one per column), got {y.min()}..{y.max()}")
+        raise ValueError(
+            f"labels must lie in 0..{k - 1} (one per column), got {y.min()}..{y.max()}"
+        )
     return y.astype(np.int64)
 
 

@@ -16,15 +16,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import calibration, pruning, scoring
 from .models import OFFLINE_MODELS, load_model, resolve_device
+from .progress import progress
 from .results import ResultStore
 from .tasks import DEFAULT_SHOTS, get_task, load_task
 
 N_CALIBRATION_TEXTS = 32
-IMPORTANCE_MAX_LENGTH = 256
+IMPORTANCE_MAX_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,10 @@ def model_fingerprint(name: str) -> str:
 class ModelPool:
     """Keeps each full model loaded once, and the pruned copy last asked for."""
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", *, importance_texts: int = N_CALIBRATION_TEXTS,
+                 importance_max_length: int = IMPORTANCE_MAX_LENGTH) -> None:
         self.device = str(resolve_device(device))
+        self.importance_options = {"n_texts": importance_texts, "max_length": importance_max_length}
         self._full: dict[str, tuple] = {}
         self._pruned: tuple[tuple[str, tuple[int, ...]], object] | None = None
 
@@ -96,19 +100,22 @@ def _provenance(pool: ModelPool, model_name: str) -> dict:
     }
 
 
-def importance(store: ResultStore, pool: ModelPool, model_name: str) -> list[float]:
+def importance(
+    store: ResultStore, pool: ModelPool, model_name: str, *, n_texts: int = N_CALIBRATION_TEXTS,
+    max_length: int = IMPORTANCE_MAX_LENGTH,
+) -> list[float]:
     """He et al. importance of each attention layer of a model (stored)."""
     params = {
         "model": model_name,
         "model_fingerprint": model_fingerprint(model_name),
-        "texts": f"bbc_news demo pool, {N_CALIBRATION_TEXTS} articles, seed 0",
-        "max_length": IMPORTANCE_MAX_LENGTH,
+        "texts": f"bbc_news demo pool, {n_texts} articles, seed 0",
+        "max_length": max_length,
     }
 
     def compute() -> dict:
         model, tok = pool.full(model_name)
-        texts = pruning.calibration_texts(N_CALIBRATION_TEXTS, seed=0)
-        return {"scores": pruning.attention_importance(model, tok, texts, max_length=IMPORTANCE_MAX_LENGTH)}
+        texts = pruning.calibration_texts(n_texts, seed=0)
+        return {"scores": pruning.attention_importance(model, tok, texts, max_length=max_length)}
 
     return store.get_or_compute("importance", params, compute, _provenance(pool, model_name))["scores"]
 
@@ -118,7 +125,8 @@ def layers_to_drop(store: ResultStore, pool: ModelPool, cfg: Config) -> list[int
     if cfg.ratio == 0:
         return []
     if cfg.criterion == "similarity":
-        return pruning.select_layers(importance(store, pool, cfg.model), cfg.ratio, "similarity")
+        scores = importance(store, pool, cfg.model, **pool.importance_options)
+        return pruning.select_layers(scores, cfg.ratio, "similarity")
     model, _ = pool.full(cfg.model)
     return pruning.select_layers(model, cfg.ratio, cfg.criterion, seed=cfg.seed)
 
@@ -197,18 +205,23 @@ def faithfulness(
         result = faith.comprehensiveness_sufficiency(
             model, tok, task, examples, attributions, fractions=fractions, shots=cfg.shots,
             seed=cfg.seed, batch_size=max(batch_size, 16))
-        values = {k: v for k, v in faith.summary_values(result).items()}
-        values["examples_per_second"] = len(examples) / seconds
+        summary = faith.summarize([result])
+        rows = []
+        for r in summary.itertuples():
+            frac = None if pd.isna(r.fraction) else float(r.fraction)
+            rows += _metric_rows(cfg, layers, {r.metric: r.value}, method=method, fraction=frac,
+                                 sem=None if pd.isna(r.sem) else float(r.sem))
+        rows += _metric_rows(cfg, layers, {"examples_per_second": len(examples) / seconds}, method=method)
         return {
             "layers": layers,
-            "metrics": _metric_rows(cfg, layers, values, method=method),
+            "metrics": rows,
             "examples": {
                 "uid": [e.uid for e in examples],
                 "tokens": [a.tokens for a in attributions],
-                "scores": [np.asarray(a.scores, dtype=float).round(6).tolist() for a in attributions],
+                "token_ids": [list(map(int, a.token_ids)) for a in attributions],
+                "scores": [np.asarray(a.scores, dtype=float).round(7).tolist() for a in attributions],
                 "target": [int(a.target) for a in attributions],
             },
-            "per_fraction": faith.per_fraction_rows(result),
         }
 
     return store.get_or_compute("faithfulness", params, compute, _provenance(pool, cfg.model))
@@ -241,3 +254,76 @@ def latency(
         return {"layers": layers, "metrics": _metric_rows(cfg, layers, values)}
 
     return store.get_or_compute("latency", params, compute, _provenance(pool, cfg.model))
+
+
+def _configs(models, tasks, criteria, ratios, **common) -> list[Config]:
+    out = []
+    for model in models:
+        for task in tasks:
+            for criterion in criteria:
+                for ratio in ratios:
+                    out.append(Config(model=model, task=task, criterion=criterion, ratio=float(ratio), **common))
+    return out
+
+
+def _with_criterion(rows: list[dict], criterion: str) -> list[dict]:
+    # the unpruned model (ratio 0) is the same unit for every criterion; label it for each line
+    return [{**r, "criterion": criterion} for r in rows]
+
+
+def score_grid(
+    store: ResultStore, pool: ModelPool, *, models: Sequence[str], tasks: Sequence[str],
+    criteria: Sequence[str], ratios: Sequence[float], batch_size: int = 16, **common,
+) -> pd.DataFrame:
+    """Scores units for every model x task x criterion x ratio, as tidy metric rows."""
+    rows = []
+    configs = _configs(models, tasks, criteria, ratios, **common)
+    for cfg in progress(configs, desc="configurations", min_items=2):
+        rows += _with_criterion(scores(store, pool, cfg, batch_size=batch_size)["metrics"], cfg.criterion)
+    return pd.DataFrame(rows)
+
+
+def faithfulness_grid(
+    store: ResultStore, pool: ModelPool, *, models: Sequence[str], tasks: Sequence[str],
+    criteria: Sequence[str], ratios: Sequence[float], methods: Sequence[str], n_faithfulness: int,
+    fractions: Sequence[float] | None = None, ig_steps: int = 8, batch_size: int = 8, **common,
+) -> pd.DataFrame:
+    """Faithfulness units for every model x task x criterion x ratio x method, as tidy metric rows."""
+    rows = []
+    configs = _configs(models, tasks, criteria, ratios, **common)
+    for cfg in progress(configs, desc="configurations", min_items=2):
+        for method in methods:
+            options = {"n_steps": ig_steps} if method == "integrated_gradients" else {}
+            rec = faithfulness(store, pool, cfg, method, n_examples=n_faithfulness, fractions=fractions,
+                               batch_size=batch_size, options=options)
+            rows += _with_criterion(rec["metrics"], cfg.criterion)
+    return pd.DataFrame(rows)
+
+
+def faithfulness_record(
+    store: ResultStore, pool: ModelPool, cfg: Config, method: str, *, n_faithfulness: int,
+    fractions: Sequence[float] | None = None, ig_steps: int = 8, batch_size: int = 8,
+) -> dict:
+    """One faithfulness unit with the grid's options (stored; computed only if missing)."""
+    options = {"n_steps": ig_steps} if method == "integrated_gradients" else {}
+    return faithfulness(store, pool, cfg, method, n_examples=n_faithfulness, fractions=fractions,
+                        batch_size=batch_size, options=options)
+
+
+def stored_attributions(record: dict) -> list:
+    """The Attribution objects of a stored faithfulness unit."""
+    from .attribution import Attribution
+
+    ex = record["examples"]
+    return [
+        Attribution(tokens=t, token_ids=i, scores=np.asarray(s), target=y, method=record["params"]["method"], uid=u)
+        for t, i, s, y, u in zip(ex["tokens"], ex["token_ids"], ex["scores"], ex["target"], ex["uid"], strict=True)
+    ]
+
+
+def drift(full: dict, pruned: dict, k: float = 0.2) -> dict[str, float]:
+    """Mean agreement (Spearman, top-k overlap) of full and pruned attributions on the same examples."""
+    from .faithfulness import agreement_frame
+
+    frame = agreement_frame(stored_attributions(full), stored_attributions(pruned), k=k)
+    return {"spearman": float(frame.spearman.mean()), "top_k_overlap": float(frame.top_k_overlap.mean())}

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from .progress import progress as progress_bar
 
 ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
 CACHE_KWARGS = ("past_key_values", "past_key_value", "layer_past")
@@ -140,7 +141,7 @@ def attention_importance(
     try:
         tokenizer.padding_side = "right"
         starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="attention importance", disable=not progress or len(starts) < 4):
+        for start in progress_bar(starts, desc="attention importance", enabled=progress):
             enc = tokenizer(
                 list(texts[start : start + batch_size]),
                 return_tensors="pt",

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import Cache
 
+from .progress import progress as progress_bar
 from .tasks import DEFAULT_SHOTS, Example, Task, demonstrations
 
 
@@ -179,8 +179,7 @@ def body_logits(
     out = np.zeros((len(rows), len(prompt.label_ids)), dtype=np.float32)
     device = _device(model)
     starts = range(0, len(rows), batch_size)
-    show = progress and len(starts) > 3
-    for start in tqdm(starts, desc=desc, disable=not show, leave=False):
+    for start in progress_bar(starts, desc=desc, enabled=progress):
         idx = order[start : start + batch_size]
         ids, lengths = rows_to_batch([rows[i] for i in idx], pad_id(tokenizer), device)
         out[idx] = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths).cpu().numpy()

@@ -277,7 +277,9 @@ def _crowdflower() -> list[Example]:
     ]
 
 
-def _binary_sentiment(name: str, what: str, input_name: str, source: str) -> Task:
+def _binary_sentiment(
+    name: str, what: str, input_name: str, source: str, max_words: int | None = None
+) -> Task:
     return Task(
         name=name,
         labels=("negative", "positive"),
@@ -286,6 +288,7 @@ def _binary_sentiment(name: str, what: str, input_name: str, source: str) -> Tas
         input_name=input_name,
         answer_name="Sentiment",
         source=source,
+        max_words=max_words,
     )
 
 
@@ -409,9 +412,7 @@ def _boolq_text(row: Mapping[str, Any]) -> str:
     return f"{row['passage']} Question: {question}"
 
 
-_SENT2 = dict(labels=("negative", "positive"), label_words=(" negative", " positive"),
-              answer_name="Sentiment")
-_LONG_REVIEW_WORDS = 100
+_LONG_REVIEW_WORDS = 100  # IMDB and Yelp reviews run to hundreds of words
 
 
 def _hub(
@@ -431,70 +432,85 @@ _TRAIN_ONLY = {"demo": "train", "calibration": "train", "test": "test"}
 _WITH_VALIDATION = {"demo": "train", "calibration": "validation", "test": "test"}
 _VALIDATION_AS_TEST = {"demo": "train", "calibration": "train", "test": "validation"}
 
-_HUB: dict[str, HubTask] = {
-    h.task.name: h
-    for h in (
-        _hub(
-            Task("hub:sst2", instruction="Classify the sentiment of each movie review as positive"
-                 " or negative.", input_name="Review", source="SST-2 (Socher et al. 2013), GLUE",
-                 **_SENT2),
-            "stanfordnlp/sst2", None, _VALIDATION_AS_TEST, _column("sentence"), _column("label"),
+_HUB_LIST = [
+    _hub(
+        _binary_sentiment("hub:sst2", "movie review", "Review",
+                          "SST-2 (Socher et al. 2013), GLUE; its test split has no labels"),
+        "stanfordnlp/sst2", None, _VALIDATION_AS_TEST, _column("sentence"), _column("label"),
+    ),
+    _hub(
+        _binary_sentiment("hub:imdb", "movie review", "Review", "IMDB reviews (Maas et al. 2011)",
+                          max_words=_LONG_REVIEW_WORDS),
+        "stanfordnlp/imdb", None, _TRAIN_ONLY, _column("text"), _column("label"),
+    ),
+    _hub(
+        _binary_sentiment("hub:rotten_tomatoes", "movie review", "Review",
+                          "Rotten Tomatoes sentences (Pang & Lee 2005)"),
+        "cornell-movie-review-data/rotten_tomatoes", None, _WITH_VALIDATION, _column("text"),
+        _column("label"),
+    ),
+    _hub(
+        Task(
+            name="hub:ag_news",
+            labels=("world", "sports", "business", "sci/tech"),
+            label_words=(" world", " sports", " business", " technology"),
+            instruction=(
+                "Classify the topic of each news article as world, sports, business or technology."
+            ),
+            input_name="Article",
+            answer_name="Topic",
+            source="AG News (Zhang et al. 2015)",
         ),
-        _hub(
-            Task("hub:imdb", instruction="Classify the sentiment of each movie review as positive"
-                 " or negative.", input_name="Review", source="IMDB reviews (Maas et al. 2011)",
-                 max_words=_LONG_REVIEW_WORDS, **_SENT2),
-            "stanfordnlp/imdb", None, _TRAIN_ONLY, _column("text"), _column("label"),
+        "fancyzhx/ag_news", None, _TRAIN_ONLY, _column("text"), _column("label"),
+    ),
+    _hub(
+        Task(
+            name="hub:trec",
+            labels=_TREC_LABELS,
+            label_words=_TREC_WORDS,
+            instruction=_TREC_INSTRUCTION,
+            input_name="Question",
+            answer_name="Answer type",
+            source="TREC question classification (Li & Roth 2002), coarse labels",
         ),
-        _hub(
-            Task("hub:rotten_tomatoes", instruction="Classify the sentiment of each movie review"
-                 " as positive or negative.", input_name="Review",
-                 source="Rotten Tomatoes sentences (Pang & Lee 2005)", **_SENT2),
-            "cornell-movie-review-data/rotten_tomatoes", None, _WITH_VALIDATION,
-            _column("text"), _column("label"),
+        # the hub repo holds a loading script; its parquet conversion loads without one
+        "CogComp/trec", None, _TRAIN_ONLY, _column("text"), _column("coarse_label"),
+        revision="refs/convert/parquet",
+    ),
+    _hub(
+        Task(
+            name="hub:boolq",
+            labels=("no", "yes"),
+            label_words=(" no", " yes"),
+            instruction="Read each passage and answer its question with yes or no.",
+            input_name="Passage",
+            answer_name="Answer",
+            source="BoolQ (Clark et al. 2019); its test split has no labels",
         ),
-        _hub(
-            Task("hub:ag_news", labels=("world", "sports", "business", "sci/tech"),
-                 label_words=(" world", " sports", " business", " technology"),
-                 instruction="Classify the topic of each news article as world, sports, business"
-                 " or technology.", input_name="Article", answer_name="Topic",
-                 source="AG News (Zhang et al. 2015)"),
-            "fancyzhx/ag_news", None, _TRAIN_ONLY, _column("text"), _column("label"),
+        "google/boolq", None, _VALIDATION_AS_TEST, _boolq_text,
+        lambda row: int(bool(row["answer"])),
+    ),
+    _hub(
+        Task(
+            name="hub:tweet_eval_sentiment",
+            labels=("negative", "neutral", "positive"),
+            label_words=(" negative", " neutral", " positive"),
+            instruction="Classify the sentiment of each tweet as negative, neutral or positive.",
+            input_name="Tweet",
+            answer_name="Sentiment",
+            source="TweetEval sentiment (Barbieri et al. 2020; SemEval-2017 task 4A)",
         ),
-        _hub(
-            Task("hub:trec", labels=_TREC_LABELS, label_words=_TREC_WORDS,
-                 instruction=_TREC_INSTRUCTION, input_name="Question", answer_name="Answer type",
-                 source="TREC question classification (Li & Roth 2002)"),
-            # the hub repo is a loading script; its parquet conversion loads without one
-            "CogComp/trec", None, _TRAIN_ONLY, _column("text"), _column("coarse_label"),
-            revision="refs/convert/parquet",
-        ),
-        _hub(
-            Task("hub:boolq", labels=("no", "yes"), label_words=(" no", " yes"),
-                 instruction="Read each passage and answer its question with yes or no.",
-                 input_name="Passage", answer_name="Answer",
-                 source="BoolQ (Clark et al. 2019)"),
-            "google/boolq", None, _VALIDATION_AS_TEST, _boolq_text,
-            lambda row: int(bool(row["answer"])),
-        ),
-        _hub(
-            Task("hub:tweet_eval_sentiment", labels=("negative", "neutral", "positive"),
-                 label_words=(" negative", " neutral", " positive"),
-                 instruction="Classify the sentiment of each tweet as negative, neutral or"
-                 " positive.", input_name="Tweet", answer_name="Sentiment",
-                 source="TweetEval sentiment (Barbieri et al. 2020; SemEval-2017 task 4)"),
-            "cardiffnlp/tweet_eval", "sentiment", _WITH_VALIDATION, _column("text"),
-            _column("label"),
-        ),
-        _hub(
-            Task("hub:yelp_polarity", instruction="Classify the sentiment of each restaurant or"
-                 " business review as positive or negative.", input_name="Review",
-                 source="Yelp polarity (Zhang et al. 2015)", max_words=_LONG_REVIEW_WORDS,
-                 **_SENT2),
-            "fancyzhx/yelp_polarity", None, _TRAIN_ONLY, _column("text"), _column("label"),
-        ),
-    )
-}
+        "cardiffnlp/tweet_eval", "sentiment", _WITH_VALIDATION, _column("text"),
+        _column("label"),
+    ),
+    _hub(
+        _binary_sentiment("hub:yelp_polarity", "business review", "Review",
+                          "Yelp review polarity (Zhang et al. 2015)",
+                          max_words=_LONG_REVIEW_WORDS),
+        "fancyzhx/yelp_polarity", None, _TRAIN_ONLY, _column("text"), _column("label"),
+    ),
+]
+_HUB: dict[str, HubTask] = {h.task.name: h for h in _HUB_LIST}
 
 
 # --------------------------------------------------------------------------- public API

@@ -1,0 +1,381 @@
+"""Token attributions for prompted classification: which of an example's own tokens drove the label.
+
+What is explained: the log-probability of the label the model predicts on the full input,
+normalised over the label set, ``log_softmax(frame_logits)[target]`` with ``target`` the argmax of
+the label-set logits (ties: lowest index). Every forward goes through `scoring.frame_logits`, so an
+attribution sees the same prompt (prefix + body + suffix, prefix from a shared KV cache) as the
+classifier. Only the body (the example's own tokens) is attributed: the prefix comes from the
+cache and never receives gradients, and the suffix embeddings are held constant.
+
+Methods (`METHODS`), all ours to choose since the paper's are not public:
+
+- ``gradient``: saliency, the L2 norm over the hidden dimension of d score / d embedding.
+- ``input_x_gradient``: sum over the hidden dimension of embedding * gradient.
+- ``integrated_gradients``: Captum's `IntegratedGradients` on the input embeddings (the output of
+  the embedding layer, Gemma's scaling included) with an all-zero embedding baseline for the body
+  (suffix and prefix unchanged), summed over the hidden dimension. Options: ``n_steps`` (16),
+  ``ig_method`` (Captum's ``"gausslegendre"``) and ``internal_batch_size`` (rows per forward and
+  backward; default 4 * batch_size). ``details["delta"]`` holds Captum's completeness error,
+  sum(attributions) - (f(input) - f(baseline)), which shrinks as n_steps grows.
+- ``occlusion``: leave-one-out, the drop in the explained score when one body token is deleted
+  (deletion, not masking: a decoder has no mask token); positive = the token supported the label.
+- ``attention``: the attention weights from the answer position (the last prompt token, whose
+  next-token logits are read) to each body token, averaged over heads, from the deepest layer at
+  or below option ``layer`` (default -1, the last) whose attention is not dropped (`kept_layer`);
+  the layer used is recorded in `Attribution.layer`. Raw weights, not renormalised over the body.
+  Eager attention is switched on for the call (sdpa returns no weights) and then restored.
+- ``random``: uniform [0, 1) scores seeded by option ``random_seed`` (0) and the example's uid, so
+  an example gets the same scores whatever the batch; the control every method must beat.
+
+Batching: gradient methods run `batch_size` examples per forward and backward (integrated
+gradients: `batch_size` examples per chunk, their steps spread over forwards of at most
+`internal_batch_size` rows); occlusion scores every deletion of every example through one
+`scoring.body_logits` call. Rows are right-padded, which keeps batched and one-by-one results
+equal; padding and suffix positions get exactly zero gradient and are not reported.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .progress import progress as progress_bar
+from .pruning import attention_module, decoder_layers, is_dropped
+from .scoring import (
+    Prompt,
+    body_logits,
+    build_prompt,
+    encode_bodies,
+    frame_logits,
+    pad_id,
+    prefix_cache,
+    rows_to_batch,
+)
+from .tasks import DEFAULT_SHOTS, Example, Task
+
+METHODS: tuple[str, ...] = (
+    "gradient",
+    "input_x_gradient",
+    "integrated_gradients",
+    "occlusion",
+    "attention",
+    "random",
+)
+GRADIENT_METHODS = ("gradient", "input_x_gradient", "integrated_gradients")
+_OPTIONS: dict[str, frozenset[str]] = {
+    "gradient": frozenset(),
+    "input_x_gradient": frozenset(),
+    "integrated_gradients": frozenset({"n_steps", "ig_method", "internal_batch_size"}),
+    "occlusion": frozenset(),
+    "attention": frozenset({"layer"}),
+    "random": frozenset({"random_seed"}),
+}
+
+
+@dataclass
+class Attribution:
+    """One example's token scores for the label the model predicted on the full input."""
+
+    tokens: list[str]
+    token_ids: list[int]
+    scores: np.ndarray
+    target: int
+    method: str
+    prob: float = float("nan")  # label-set probability of `target` on the full input
+    uid: str = ""
+    layer: int | None = None  # the attention layer read by method "attention"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        if self.scores.shape != (len(self.token_ids),) or len(self.tokens) != len(self.token_ids):
+            raise ValueError(
+                f"need one score and one token per token id; got {self.scores.shape} scores, "
+                f"{len(self.tokens)} tokens and {len(self.token_ids)} ids"
+            )
+
+
+def attribute(
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    method: str,
+    shots: int = DEFAULT_SHOTS,
+    seed: int = 0,
+    demos: Sequence[Example] | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    **options: Any,
+) -> list[Attribution]:
+    """Attribute each example's predicted label to its own tokens with `method` (see module doc).
+
+    The prompt frame is `scoring.build_prompt(tokenizer, task, shots=, seed=, demos=)`, as for
+    classification. `batch_size` is examples per forward (occlusion and random: rows per forward);
+    `options` are the method's own (module doc); unknown ones raise TypeError.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown attribution method {method!r}. Known: {', '.join(METHODS)}")
+    unknown = set(options) - _OPTIONS[method]
+    if unknown:
+        allowed = ", ".join(sorted(_OPTIONS[method])) or "none"
+        raise TypeError(f"method {method!r} got unknown options {sorted(unknown)}; allowed: {allowed}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    prompt = build_prompt(tokenizer, task, shots=shots, seed=seed, demos=demos)
+    bodies = encode_bodies(tokenizer, task, examples)
+    if any(len(b) == 0 for b in bodies):
+        raise ValueError("every example needs at least one body token")
+    run = {
+        "occlusion": _occlusion,
+        "random": _random,
+        "attention": _attention,
+    }.get(method, _gradients)
+    results = run(
+        model, tokenizer, prompt, bodies, examples, method=method, batch_size=batch_size,
+        progress=progress, **options,
+    )
+    out = []
+    for ex, body, (scores, target, prob, extra) in zip(examples, bodies, results, strict=True):
+        out.append(
+            Attribution(
+                tokens=list(tokenizer.convert_ids_to_tokens(body)),
+                token_ids=list(body),
+                scores=scores,
+                target=int(target),
+                method=method,
+                prob=float(prob),
+                uid=ex.uid,
+                layer=extra.pop("layer", None),
+                details=extra,
+            )
+        )
+    return out
+
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+# (scores, target, probability of target, extra details) for one example
+_Result = tuple[np.ndarray, int, float, dict[str, Any]]
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _chunks(n: int, size: int, enabled: bool, desc: str) -> Iterator[range]:
+    for s in progress_bar(range(0, n, size), desc=desc, enabled=enabled, min_items=2):
+        yield range(s, min(s + size, n))
+
+
+def _log_probs(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+@dataclass
+class _Batch:
+    """Right-padded rows of body + suffix, their embeddings, and where the bodies are."""
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    body_lengths: list[int]
+    embeds: torch.Tensor  # (batch, width, hidden), constant
+    body_mask: torch.Tensor  # (batch, width) True on body tokens
+
+
+def _batch(model, tokenizer, prompt: Prompt, bodies: Sequence[Sequence[int]]) -> _Batch:
+    device = _device(model)
+    rows = [list(b) + list(prompt.suffix_ids) for b in bodies]
+    ids, lengths = rows_to_batch(rows, pad_id(tokenizer), device)
+    body_lengths = [len(b) for b in bodies]
+    blen = torch.tensor(body_lengths, device=device)
+    body_mask = torch.arange(ids.shape[1], device=device)[None, :] < blen[:, None]
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids)
+    return _Batch(ids, lengths, body_lengths, embeds, body_mask)
+
+
+def _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths) -> torch.Tensor:
+    # The body positions take `body_embeds` (the only path gradients can flow through); suffix
+    # and padding positions keep their constant embeddings.
+    embeds = torch.where(body_mask[..., None], body_embeds, const)
+    logits = frame_logits(model, prompt, kv, inputs_embeds=embeds, lengths=lengths)
+    return torch.log_softmax(logits, dim=-1)
+
+
+# --- gradient, input x gradient, integrated gradients -------------------------------------------
+
+
+def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
+               n_steps: int = 16, ig_method: str = "gausslegendre",
+               internal_batch_size: int | None = None) -> list[_Result]:
+    if method == "integrated_gradients" and n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    out: list[_Result] = []
+    # gradients also when the caller runs under no_grad or inference_mode
+    with torch.inference_mode(False), torch.enable_grad():
+        kv = prefix_cache(model, prompt)
+        for chunk in _chunks(len(bodies), batch_size, progress, method):
+            b = _batch(model, tokenizer, prompt, [bodies[i] for i in chunk])
+            if method == "integrated_gradients":
+                rows = internal_batch_size or 4 * batch_size
+                token_scores, targets, probs, deltas = _integrated_gradients(
+                    model, prompt, kv, b, n_steps, ig_method, max(rows, len(chunk))
+                )
+                extras = [
+                    {"n_steps": n_steps, "baseline": "zero embedding", "delta": float(d)}
+                    for d in deltas
+                ]
+            else:
+                token_scores, targets, probs = _plain_gradient(model, prompt, kv, b, method)
+                extras = [{} for _ in chunk]
+            for j, n in enumerate(b.body_lengths):
+                out.append((token_scores[j, :n], int(targets[j]), float(probs[j]), extras[j]))
+    return out
+
+
+def _plain_gradient(model, prompt, kv, b: _Batch, method: str):
+    # One forward gives the target and, with one backward, the gradient for every row: rows are
+    # independent, so the gradient of the summed target scores is each row's own gradient.
+    x = b.embeds.detach().clone().requires_grad_(True)
+    logp = _frame_log_probs(model, prompt, kv, x, b.embeds, b.body_mask, b.lengths)
+    targets = logp.detach().argmax(dim=-1)
+    chosen = logp.gather(1, targets[:, None]).squeeze(1)
+    (grad,) = torch.autograd.grad(chosen.sum(), x)
+    if method == "gradient":
+        scores = grad.norm(dim=-1)
+    else:
+        scores = (x.detach() * grad).sum(dim=-1)
+    probs = chosen.detach().exp()
+    return scores.double().cpu().numpy(), targets.cpu().numpy(), probs.double().cpu().numpy()
+
+
+def _integrated_gradients(model, prompt, kv, b: _Batch, n_steps, ig_method, internal_batch_size):
+    from captum.attr import IntegratedGradients
+
+    def forward(body_embeds, const, body_mask, lengths):
+        return _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths)
+
+    with torch.no_grad():
+        logp = forward(b.embeds, b.embeds, b.body_mask, b.lengths)
+    targets = logp.argmax(dim=-1)
+    probs = logp.gather(1, targets[:, None]).squeeze(1).exp()
+    # Captum repeats tensor forward args once per step along dim 0, in the same order as the
+    # scaled inputs, so each interpolated row keeps its own suffix, mask and length.
+    attributions, delta = IntegratedGradients(forward).attribute(
+        b.embeds,
+        baselines=torch.zeros_like(b.embeds),
+        target=targets.tolist(),
+        additional_forward_args=(b.embeds, b.body_mask, b.lengths),
+        n_steps=n_steps,
+        method=ig_method,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
+    scores = attributions.detach().sum(dim=-1)
+    return (
+        scores.double().cpu().numpy(),
+        targets.cpu().numpy(),
+        probs.double().cpu().numpy(),
+        delta.detach().double().cpu().numpy(),
+    )
+
+
+# --- occlusion, random -------------------------------------------------------------------------
+
+
+def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size,
+               progress) -> list[_Result]:
+    # every leave-one-out body of every example, after the full bodies, in one batched call
+    rows: list[list[int]] = [list(b) for b in bodies]
+    for b in bodies:
+        rows.extend(list(b[:i]) + list(b[i + 1 :]) for i in range(len(b)))
+    logp = _log_probs(
+        body_logits(model, tokenizer, prompt, rows, batch_size=batch_size, progress=progress,
+                    desc="occlusion")
+    )
+    out: list[_Result] = []
+    start = len(bodies)
+    for i, b in enumerate(bodies):
+        target = int(logp[i].argmax())
+        deleted = logp[start : start + len(b), target]
+        start += len(b)
+        out.append((logp[i, target] - deleted, target, float(np.exp(logp[i, target])), {}))
+    return out
+
+
+def _random(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
+            random_seed: int = 0) -> list[_Result]:
+    logp = _log_probs(
+        body_logits(model, tokenizer, prompt, bodies, batch_size=batch_size, progress=progress)
+    )
+    out: list[_Result] = []
+    for ex, b, lp in zip(examples, bodies, logp, strict=True):
+        rng = np.random.default_rng([random_seed, zlib.crc32(ex.uid.encode("utf-8"))])
+        target = int(lp.argmax())
+        out.append((rng.random(len(b)), target, float(np.exp(lp[target])), {}))
+    return out
+
+
+# --- attention ---------------------------------------------------------------------------------
+
+
+def kept_layer(model, layer: int = -1) -> int:
+    """The deepest layer at or below `layer` (negative counts from the end) whose attention is kept."""
+    layers = decoder_layers(model)
+    n = len(layers)
+    if not -n <= layer < n:
+        raise IndexError(f"layer {layer} is out of range for a model with {n} layers")
+    for i in range(layer % n, -1, -1):
+        if not is_dropped(attention_module(layers[i])):
+            return i
+    raise ValueError(f"every attention layer at or below {layer % n} is dropped")
+
+
+def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
+               layer: int = -1) -> list[_Result]:
+    used = kept_layer(model, layer)
+    module = attention_module(decoder_layers(model)[used])
+    kv = prefix_cache(model, prompt)
+    captured: list[torch.Tensor] = []
+
+    def keep_weights(_module, _args, output):
+        captured.append(output[1])
+
+    previous = model.config._attn_implementation
+    handle = module.register_forward_hook(keep_weights)
+    out: list[_Result] = []
+    try:
+        if previous != "eager":
+            # only eager attention materialises the weights
+            model.set_attn_implementation("eager")
+        for chunk in _chunks(len(bodies), batch_size, progress, method):
+            b = _batch(model, tokenizer, prompt, [bodies[i] for i in chunk])
+            captured.clear()
+            with torch.no_grad():
+                logp = torch.log_softmax(
+                    frame_logits(model, prompt, kv, input_ids=b.ids, lengths=b.lengths), dim=-1
+                )
+            weights = captured[-1]
+            if weights is None:
+                raise RuntimeError(f"layer {used} returned no attention weights")
+            # keys: the cached prefix (possibly cut by a sliding window) then this chunk's rows
+            first = weights.shape[-1] - b.ids.shape[1]
+            targets = logp.argmax(dim=-1)
+            for j, n in enumerate(b.body_lengths):
+                row = weights[j, :, int(b.lengths[j]) - 1, first : first + n].mean(dim=0)
+                t = int(targets[j])
+                out.append((row.double().cpu().numpy(), t, float(logp[j, t].exp()), {"layer": used}))
+    finally:
+        handle.remove()
+        if model.config._attn_implementation != previous:
+            model.set_attn_implementation(previous)
+    return out
