@@ -50,8 +50,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests notebooks bench
 
+# Also refreshes bench/latest.json, the snapshot the Cost appendix shows on a fresh clone.
 bench: $(STAMP)
 	$(PY) -m bench.run
+	cp _build/bench/results.json bench/latest.json
 
 clean:
 	rm -rf _build results book/chapters

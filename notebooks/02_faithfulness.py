@@ -121,10 +121,12 @@ for (m, t), g in aopc.groupby(["model", "task"]):
     plt.show()
 
 # %%
-table = aopc.pivot_table(index=["model", "task", "method"], columns=["metric", "ratio"], values="value")
-table.columns = [f"{'comp' if 'compre' in a else 'suff'} @ {r:.2f}" for a, r in table.columns]
-display(Markdown(f"**Table 2.1** AOPC comprehensiveness (comp, higher is better) and sufficiency "
-                 f"(suff, lower is better) by method and ratio (n = {n_faithfulness} examples)."))
+table = aopc.assign(metric=aopc.metric.map({"aopc_comprehensiveness": "comprehensiveness ↑",
+                                             "aopc_sufficiency": "sufficiency ↓"}))
+table = table.pivot_table(index=["model", "task", "metric", "method"], columns="ratio", values="value")
+table.columns = [f"ratio {r:.2f}" for r in table.columns]
+display(Markdown(f"**Table 2.1** AOPC comprehensiveness (higher is more faithful) and sufficiency "
+                 f"(lower is more faithful) by method and ratio (n = {n_faithfulness} examples)."))
 table.round(3)
 
 # %%
@@ -163,8 +165,8 @@ fig.tight_layout()
 plt.show()
 
 # %%
-drift_table = agree.pivot_table(index=["model", "task", "method"], columns=["metric", "ratio"], values="value")
-drift_table.columns = [f"{k} @ {r:.2f}" for k, r in drift_table.columns]
+drift_table = agree.pivot_table(index=["model", "task", "metric", "method"], columns="ratio", values="value")
+drift_table.columns = [f"ratio {r:.2f}" for r in drift_table.columns]
 display(Markdown("**Table 2.3** Agreement between full-model and pruned-model attributions."))
 drift_table.round(3)
 

@@ -35,7 +35,7 @@
 
 # %% tags=["parameters"]
 models = ["smollm2-135m", "gemma3-270m"]
-tasks = ["mr", "sms_spam", "trec"]
+tasks = ["mr", "amazon", "trec"]
 ratios = [0.0, 1 / 6, 1 / 3, 0.5]
 criteria = ["similarity"]
 n_examples = 64
@@ -76,12 +76,14 @@ grid = ev.score_grid(store, pool, models=models, tasks=tasks, criteria=[criterio
 names = {"accuracy": "accuracy", "ece": "ECE (15 bins)", "mce": "MCE", "brier": "Brier score",
          "nll": "NLL (nats)"}
 grid["series"] = grid.model + " / " + grid.task
-fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8))
-for ax, (metric, label) in zip(axes, names.items(), strict=True):
+fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+for ax, (metric, label) in zip(axes.flat, names.items(), strict=False):
     plots.metric_vs_ratio(grid, metric, hue="series", ax=ax, ylabel=label, title=label)
-    if ax is not axes[-1]:
-        ax.get_legend().remove()
-fig.suptitle(f"Calibration as attention layers are dropped (criterion: {criterion})")
+    ax.get_legend().remove()
+handles, labels = axes.flat[0].get_legend_handles_labels()
+axes.flat[-1].axis("off")
+axes.flat[-1].legend(handles, labels, title="model / task", loc="center", fontsize=9)
+fig.suptitle(f"Accuracy and calibration as attention layers are dropped (criterion: {criterion})")
 fig.tight_layout()
 plt.show()
 

@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 models = ["smollm2-135m", "gemma3-270m"]
-tasks = ["mr", "sms_spam", "trec"]
+tasks = ["mr", "amazon", "trec"]
 ratios = [0.0, 1 / 6, 1 / 3, 0.5]
 criteria = ["similarity"]
 methods = ["input_x_gradient"]
@@ -61,6 +61,7 @@ from helpers import evaluation as ev
 from helpers import plots
 from helpers.results import ResultStore
 
+pd.set_option("display.max_colwidth", None)
 store = ResultStore(results_dir)
 pool = ev.ModelPool(device, importance_texts=importance_texts,
                     importance_max_length=importance_max_length)
@@ -90,7 +91,7 @@ for col in keep + ["comp", "suff"]:
 display(Markdown(f"**Table 4.1** Changes relative to the unpruned model (criterion `{criterion}`, "
                  f"faithfulness by `{method}`; n = {n_examples} for accuracy/ECE, "
                  f"{n_faithfulness} for faithfulness)."))
-delta[["model", "task", "ratio", "accuracy", "d_accuracy", "d_ece", "d_nll", "d_comp", "d_suff"]].round(3)
+delta.set_index(["model", "task", "ratio"])[["accuracy", "d_accuracy", "d_ece", "d_nll", "d_comp", "d_suff"]].round(3)
 
 # %% [markdown]
 # ## 4.2 Accuracy against faithfulness and calibration
@@ -124,7 +125,7 @@ corr_table = pd.DataFrame([{"x": a, "y": b, "spearman ρ": corr(delta[a], delta[
                             "p-value": corr(delta[a], delta[b])[1], "configurations": len(delta)}
                            for a, b in pairs])
 display(Markdown("**Table 4.2** Rank correlations between the changes, across configurations."))
-corr_table.round(3)
+corr_table.set_index(["x", "y"]).round(3)
 
 # %% [markdown]
 # ## 4.3 Heat maps: where does pruning hurt?
@@ -132,7 +133,7 @@ corr_table.round(3)
 # %%
 mid = sorted(r for r in ratios if r > 0)[len([r for r in ratios if r > 0]) // 2] if len(ratios) > 1 else 0
 at = delta[np.isclose(delta.ratio, mid)]
-fig, axes = plt.subplots(1, 3, figsize=(15, 0.7 * len(models) + 2.2))
+fig, axes = plt.subplots(1, 3, figsize=(15, 1.1 * len(models) + 2.6))
 for ax, (col, label) in zip(axes, [("d_accuracy", "Δ accuracy"), ("d_comp", "Δ comprehensiveness"),
                                    ("d_ece", "Δ ECE")], strict=True):
     plots.grid_heatmap(at.pivot_table(index="model", columns="task", values=col), ax=ax,
@@ -173,6 +174,7 @@ claims = [
 ]
 verdict = pd.DataFrame(claims, columns=["claim (paper's abstract)", "evidence here", "holds here?"])
 verdict["holds here?"] = verdict["holds here?"].map({True: "yes", False: "no"})
+verdict = verdict.set_index("claim (paper's abstract)")
 display(Markdown(f"**Table 4.3** The paper's claims checked on {len(models)} models × {len(tasks)} tasks "
                  f"× {n // max(len(models) * len(tasks), 1)} pruning ratios (criterion `{criterion}`)."))
 verdict
@@ -194,5 +196,5 @@ verdict
 # 2. Set `methods = ["integrated_gradients"]`: does the faithfulness verdict depend on the
 #    attribution method standing for "faithfulness"?
 # 3. Tighten `acc_tolerance` to 0.02. How many configurations still count as "accuracy kept"?
-# 4. Add `criteria = ["last"]` and compare: is the misalignment a property of pruning in general
+# 4. Set `criteria = ["last"]` and compare: is the misalignment a property of pruning in general
 #    or of one criterion?

@@ -18,8 +18,9 @@
 # generation throughput of every offline model with 0, 1/6, 1/3 and 1/2 of its attention
 # sub-layers dropped, beside the speed-up a FLOP count predicts; the throughput of the batched
 # attribution and faithfulness pipeline against a one-example-at-a-time Captum baseline; and the
-# wall time of each chapter. Every number comes from one run on the machine named below; rerun
-# `make bench` and rebuild to replace them with yours.
+# wall time of each chapter. Every number comes from one run on the machine named below. The
+# book shows your latest `make bench` (`_build/bench/results.json`) when there is one, and
+# otherwise the snapshot committed in `bench/latest.json`; `make bench` refreshes both.
 
 # %% tags=["parameters"]
 bench_results = "_build/bench/results.json"
@@ -32,14 +33,16 @@ from IPython.display import Markdown, display
 
 from bench import report
 
-path = Path(bench_results)
-results = report.load(path) if path.exists() else None
+# the latest local run if there is one, else the snapshot committed with the book
+path = next((p for p in (Path(bench_results), Path("bench/latest.json")) if p.exists()), None)
+results = report.load(path) if path is not None else None
 if results is None:
-    display(Markdown(f"*No benchmark results at `{bench_results}` yet: run `make bench`, then rebuild "
-                     "the book.*"))
+    display(Markdown(f"*No benchmark results at `{bench_results}` or `bench/latest.json` yet: run "
+                     "`make bench`, then rebuild the book.*"))
 else:
     env = results.get("environment", {})
-    display(Markdown("**Measured on:** " + ", ".join(f"{k} = {v}" for k, v in env.items())))
+    display(Markdown(f"**Source:** `{path}`. **Measured on:** "
+                     + ", ".join(f"{k} = {v}" for k, v in env.items())))
 
 # %%
 if results is not None:

@@ -9,8 +9,10 @@ cache and never receives gradients, and the suffix embeddings are held constant.
 
 Methods (`METHODS`), all ours to choose since the paper's are not public:
 
-- ``gradient``: saliency, the L2 norm over the hidden dimension of d score / d embedding.
-- ``input_x_gradient``: sum over the hidden dimension of embedding * gradient.
+- ``gradient``: saliency (Captum's `Saliency`, signed), the L2 norm over the hidden dimension of
+  d score / d embedding.
+- ``input_x_gradient``: Captum's `InputXGradient`, embedding * gradient summed over the hidden
+  dimension.
 - ``integrated_gradients``: Captum's `IntegratedGradients` on the input embeddings (the output of
   the embedding layer, Gemma's scaling included) with an all-zero embedding baseline for the body
   (suffix and prefix unchanged), summed over the hidden dimension. Options: ``n_steps`` (16),
@@ -243,19 +245,31 @@ def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size
 
 
 def _plain_gradient(model, prompt, kv, b: _Batch, method: str):
-    # One forward gives the target and, with one backward, the gradient for every row: rows are
-    # independent, so the gradient of the summed target scores is each row's own gradient.
+    from captum.attr import InputXGradient, Saliency
+
+    # Captum explains a scalar per row: the log-probability of the label the row predicts. Rows
+    # are independent, so one forward and one backward give every row's own gradient.
+    seen: dict[str, torch.Tensor] = {}
+
+    def explained(body_embeds, const, body_mask, lengths):
+        logp = _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths)
+        seen["target"] = logp.detach().argmax(dim=-1)
+        chosen = logp.gather(1, seen["target"][:, None]).squeeze(1)
+        seen["prob"] = chosen.detach().exp()
+        return chosen
+
     x = b.embeds.detach().clone().requires_grad_(True)
-    logp = _frame_log_probs(model, prompt, kv, x, b.embeds, b.body_mask, b.lengths)
-    targets = logp.detach().argmax(dim=-1)
-    chosen = logp.gather(1, targets[:, None]).squeeze(1)
-    (grad,) = torch.autograd.grad(chosen.sum(), x)
+    args = (b.embeds, b.body_mask, b.lengths)
     if method == "gradient":
+        grad = Saliency(explained).attribute(x, abs=False, additional_forward_args=args)
         scores = grad.norm(dim=-1)
     else:
-        scores = (x.detach() * grad).sum(dim=-1)
-    probs = chosen.detach().exp()
-    return scores.double().cpu().numpy(), targets.cpu().numpy(), probs.double().cpu().numpy()
+        scores = InputXGradient(explained).attribute(x, additional_forward_args=args).sum(dim=-1)
+    return (
+        scores.detach().double().cpu().numpy(),
+        seen["target"].cpu().numpy(),
+        seen["prob"].double().cpu().numpy(),
+    )
 
 
 def _integrated_gradients(model, prompt, kv, b: _Batch, n_steps, ig_method, internal_batch_size):

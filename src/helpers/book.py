@@ -6,7 +6,7 @@
 The text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
 profile's parameters injected, and written to book/chapters/ only when every cell succeeded
 (temporary file, then rename). A full run first removes every executed chapter, so no stale
-notebook can be built. Wall times go to _build/timings.json.
+notebook can be built. Wall times of runs into book/chapters go to _build/timings.json.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def chapter_parameters(profile: dict[str, Any], notebook: str, **overrides: Any)
     params = {k: v for k, v in profile.items() if k not in ("chapters", "description")}
     params.update((profile.get("chapters") or {}).get(notebook) or {})
     params.update({k: v for k, v in overrides.items() if v is not None})
-    if "results_dir" in params:
-        params["results_dir"] = str((ROOT / params["results_dir"]).resolve())
+    if "results_dir" in params:  # chapters run with the repository as working directory
+        path = (ROOT / params["results_dir"]).resolve()
+        params["results_dir"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return params
 
 
@@ -95,9 +96,25 @@ def _write_timings(timings: dict[str, float], profile_path: str) -> None:
 
     path = ROOT / "_build" / "timings.json"
     old = json.loads(path.read_text()) if path.exists() else {}
+    if old.get("profile") != profile_path:
+        old = {}
     merged = {**(old.get("notebooks") or {}), **{k: round(v, 1) for k, v in timings.items()}}
     write_json_atomic(path, {"profile": profile_path, "notebooks": merged,
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def prepare_models(profile: dict[str, Any], models: list[str] | None = None) -> float:
+    """Convert the profile's offline models to the cache before any chapter runs; returns seconds."""
+    from .models import OFFLINE_MODELS, offline_model_path
+
+    names = set(models or profile.get("models") or [])
+    if not models:
+        for over in (profile.get("chapters") or {}).values():
+            names |= set((over or {}).get("models") or [])
+    start = time.perf_counter()
+    for name in sorted(n for n in names if n in OFFLINE_MODELS):
+        offline_model_path(name)
+    return time.perf_counter() - start
 
 
 def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str | None = None,
@@ -109,12 +126,16 @@ def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str 
         for stale in out.glob("*.ipynb"):
             stale.unlink()
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would clutter the book's pages
+    seconds = prepare_models(profile, overrides.get("models"))
+    if seconds > 1:
+        print(f"[book] offline models converted and cached in {seconds:.0f} s", flush=True)
     timings = {}
     for nb in notebooks:
         print(f"[book] executing {nb} ...", flush=True)
         timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out)
         print(f"[book] {nb} done in {timings[nb]:.0f} s", flush=True)
-    _write_timings(timings, str(profile_path))
+    if out == ROOT / "book" / "chapters":  # only the book's own run feeds the Cost appendix
+        _write_timings(timings, str(profile_path))
     return timings
 
 

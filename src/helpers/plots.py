@@ -93,7 +93,8 @@ def grid_heatmap(table: pd.DataFrame, ax=None, title: str = "", label: str = "",
     bound = np.nanmax(np.abs(values)) or 1.0
     im = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
     for (r, c), v in np.ndenumerate(values):
-        ax.text(c, r, "–" if np.isnan(v) else fmt.format(v), ha="center", va="center", fontsize=8)
+        ax.text(c, r, "–" if np.isnan(v) else fmt.format(v), ha="center", va="center", fontsize=10,
+                color="white" if abs(v) > 0.6 * bound else "black")
     ax.set_xticks(range(table.shape[1]))
     ax.set_xticklabels(table.columns, rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]))
@@ -104,16 +105,23 @@ def grid_heatmap(table: pd.DataFrame, ax=None, title: str = "", label: str = "",
     return ax
 
 
-def delta_scatter(df: pd.DataFrame, x: str, y: str, *, hue: str = "model", ax=None, xlabel: str = "",
-                  ylabel: str = "", title: str = ""):
-    """Change in one metric against change in another, one point per configuration."""
+def delta_scatter(df: pd.DataFrame, x: str, y: str, *, hue: str = "model", style: str | None = "task",
+                  ax=None, xlabel: str = "", ylabel: str = "", title: str = ""):
+    """Change in one metric against change in another: colour by `hue`, marker by `style`."""
     ax = ax or plt.subplots(figsize=(5, 4))[1]
-    for key, g in df.groupby(hue):
-        ax.scatter(g[x], g[y], label=str(key), alpha=0.8)
+    markers = "osD^vP*X"
+    colours = {k: f"C{i}" for i, k in enumerate(sorted(df[hue].unique()))}
+    styles = {k: markers[i % len(markers)] for i, k in enumerate(sorted(df[style].unique()))} if style else {}
+    for keys, g in df.groupby([hue, style] if style else [hue]):
+        colour = colours[keys[0]]
+        marker = styles[keys[1]] if style else "o"
+        ax.scatter(g[x], g[y], color=colour, marker=marker, alpha=0.85, s=36)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     ax.set_title(title)
-    ax.legend(title=hue, fontsize=8)
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=str(k)) for k, c in colours.items()]
+    handles += [plt.Line2D([], [], ls="", marker=m, color="grey", label=str(k)) for k, m in styles.items()]
+    ax.legend(handles=handles, fontsize=8)
     return ax

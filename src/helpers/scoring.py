@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from transformers import Cache
 
+from .calibration import softmax
 from .progress import progress as progress_bar
 from .tasks import DEFAULT_SHOTS, Example, Task, demonstrations
 
@@ -184,13 +185,6 @@ def body_logits(
         ids, lengths = rows_to_batch([rows[i] for i in idx], pad_id(tokenizer), device)
         out[idx] = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths).cpu().numpy()
     return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, computed stably in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def label_logits(
