@@ -38,7 +38,7 @@ criteria = ["similarity"]
 methods = ["input_x_gradient"]
 n_examples = 64
 n_calibration = 32
-n_faithfulness = 24
+n_faithfulness = 12
 fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
 ig_steps = 8
 shots = 1
@@ -166,7 +166,8 @@ claims = [
      f"{(delta.d_comp[kept] < 0).sum()}, ECE rises in {(delta.d_ece[kept] > 0).sum()}",
      kept.any() and ((delta.d_comp[kept] < 0).any() or (delta.d_ece[kept] > 0).any())),
     ("Faithfulness and calibration fluctuate more than accuracy across ratios",
-     f"mean std over ratios: accuracy {fluct_acc:.3f}, comprehensiveness {fluct_comp:.3f}, ECE {fluct_ece:.3f}",
+     f"mean std over ratios, each in its own units: accuracy {fluct_acc:.3f}, "
+     f"comprehensiveness {fluct_comp:.3f}, ECE {fluct_ece:.3f}",
      max(fluct_comp, fluct_ece) > fluct_acc),
     ("Accuracy is a poor proxy for calibration change (misalignment)",
      f"Spearman ρ(Δacc, ΔECE) = {rho_ece:.2f} over {n} configurations",
@@ -188,6 +189,14 @@ verdict
 # chapters 1–3). The pattern to look for is the one the paper names: accuracy changes that are
 # small and one-sided, against faithfulness and calibration changes that are larger, of either
 # sign, and weakly related to the accuracy change.
+#
+# Two cautions when reading Table 4.3. The fluctuation check compares standard deviations of
+# metrics with different scales (accuracy and ECE live on [0, 1], AOPC comprehensiveness is
+# usually a few hundredths), so it is a coarse reading. And sufficiency is measured against the
+# full-input probability of the pruned model itself: a pruned model that has become less
+# confident has less probability to lose, which pulls its sufficiency down (towards "more
+# faithful") without its explanations getting better. Comprehensiveness has the same
+# dependence in the other direction; compare both with the random control of chapter 2.
 #
 # ## Try it yourself
 #

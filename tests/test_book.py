@@ -66,3 +66,14 @@ def test_unknown_profile_key_is_refused(tmp_path):
     bad.write_text("models: [smollm2-135m]\nmodel_typo: 1\n")
     with pytest.raises(ValueError, match="model_typo"):
         book.load_profile(bad)
+
+
+def test_profile_ratios_accept_exact_fractions(tmp_path):
+    prof = tmp_path / "p.yml"
+    prof.write_text("ratios: [0, 1/3, 0.5]\nchapters:\n  02_faithfulness:\n    ratios: [1/6]\n")
+    loaded = book.load_profile(prof)
+    assert loaded["ratios"] == [0.0, 1 / 3, 0.5]
+    assert loaded["chapters"]["02_faithfulness"]["ratios"] == [1 / 6]
+    prof.write_text("ratios: [one third]\n")
+    with pytest.raises(ValueError, match="fraction like 1/3"):
+        book.load_profile(prof)

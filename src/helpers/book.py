@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,18 @@ def load_profile(path: str | os.PathLike) -> dict[str, Any]:
         unknown |= set(over or {}) - PARAMETER_KEYS
     if unknown:
         raise ValueError(f"{path}: unknown parameters {sorted(unknown)}; known: {sorted(PARAMETER_KEYS)}")
+    for section in [profile, *(profile.get("chapters") or {}).values()]:
+        if section and "ratios" in section:
+            section["ratios"] = [_ratio(r, path) for r in section["ratios"]]
     return profile
+
+
+def _ratio(value: Any, path: Path) -> float:
+    # "1/3" is exact, where a decimal such as 0.3333 would floor 0.3333 * 30 layers to 9
+    try:
+        return float(Fraction(str(value)))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{path}: ratio {value!r} is not a number or a fraction like 1/3") from None
 
 
 def chapter_parameters(profile: dict[str, Any], notebook: str, **overrides: Any) -> dict[str, Any]:
