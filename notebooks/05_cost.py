@@ -40,9 +40,11 @@ if results is None:
     display(Markdown(f"*No benchmark results at `{bench_results}` or `bench/latest.json` yet: run "
                      "`make bench`, then rebuild the book.*"))
 else:
-    env = results.get("environment", {})
-    display(Markdown(f"**Source:** `{path}`. **Measured on:** "
-                     + ", ".join(f"{k} = {v}" for k, v in env.items())))
+    meta = results.get("meta", {})
+    env = meta.get("environment") or results.get("environment") or {}
+    done = "finished" if meta.get("finished") else "interrupted (the sections shown completed)"
+    display(Markdown(f"**Source:** `{path}`, run {done}. **Command:** `{meta.get('command', '?')}`. "
+                     "**Measured on:** " + ", ".join(f"{k} = {v}" for k, v in env.items())))
 
 # %%
 if results is not None:
