@@ -87,10 +87,11 @@ display(Markdown("**Table 1.1** Importance scores per model (1 − cosine simila
 imp_table.round(4)
 
 # %% [markdown]
-# The first layers rewrite the residual stream far more than the middle ones: every criterion
-# that keeps them is likely to do well, and a criterion that drops them (random can) is likely
-# to break the model. Note the logarithmic scale: the least important sub-layers change the
-# stream by well under one percent of its direction.
+# The first layers rewrite the residual stream far more than the middle ones, so a criterion
+# that drops them (random can) risks breaking the model. Keeping them is not enough, though:
+# section 1.3 shows that criteria which all keep the first layers still differ widely in
+# accuracy. Note the logarithmic scale: the least important sub-layers change the stream by
+# about one percent of its direction or less.
 #
 # ## 1.2 Which layers does each criterion drop?
 
