@@ -183,6 +183,18 @@ def test_batched_equals_one_by_one(tiny, method):
         assert a.prob == pytest.approx(b.prob, abs=1e-5)
 
 
+def test_integrated_gradients_do_not_depend_on_how_steps_are_grouped(tiny):
+    # internal_batch_size 2: one example per Captum call, its 4 steps split over two forwards;
+    # 64: every example's steps in one forward, padded to the longest body
+    model, tok = tiny
+    split = run(model, tok, "integrated_gradients", n_steps=4, batch_size=3, internal_batch_size=2)
+    whole = run(model, tok, "integrated_gradients", n_steps=4, batch_size=3, internal_batch_size=64)
+    for a, b in zip(split, whole, strict=True):
+        assert (a.target, a.uid) == (b.target, b.uid)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5 * max(1, np.abs(b.scores).max()))
+        assert a.details["delta"] == pytest.approx(b.details["delta"], abs=1e-5)
+
+
 def test_occlusion_is_leave_one_out(tiny):
     model, tok = tiny
     (body,) = encode_bodies(tok, TASK, EXAMPLES[:1])

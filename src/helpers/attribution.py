@@ -17,8 +17,9 @@ Methods (`METHODS`), all ours to choose since the paper's are not public:
   the embedding layer, Gemma's scaling included) with an all-zero embedding baseline for the body
   (suffix and prefix unchanged), summed over the hidden dimension. Options: ``n_steps`` (16),
   ``ig_method`` (Captum's ``"gausslegendre"``) and ``internal_batch_size`` (rows per forward and
-  backward; default 4 * batch_size). ``details["delta"]`` holds Captum's completeness error,
-  sum(attributions) - (f(input) - f(baseline)), which shrinks as n_steps grows.
+  backward; default 4 * batch_size). ``details["delta"]`` holds the completeness error
+  (Captum's convergence delta), sum(attributions) - (f(input) - f(baseline)), which shrinks as
+  n_steps grows.
 - ``occlusion``: leave-one-out, the drop in the explained score when one body token is deleted
   (deletion, not masking: a decoder has no mask token); positive = the token supported the label.
 - ``attention``: the attention weights from the answer position (the last prompt token, whose
@@ -29,11 +30,14 @@ Methods (`METHODS`), all ours to choose since the paper's are not public:
 - ``random``: uniform [0, 1) scores seeded by option ``random_seed`` (0) and the example's uid, so
   an example gets the same scores whatever the batch; the control every method must beat.
 
-Batching: gradient methods run `batch_size` examples per forward and backward (integrated
-gradients: `batch_size` examples per chunk, their steps spread over forwards of at most
-`internal_batch_size` rows); occlusion scores every deletion of every example through one
-`scoring.body_logits` call. Rows are right-padded, which keeps batched and one-by-one results
-equal; padding and suffix positions get exactly zero gradient and are not reported.
+Batching: examples are taken shortest first, so a batch pads little. Gradient and input x
+gradient run `batch_size` examples per forward and backward. Integrated gradients takes
+`batch_size` examples per chunk (one forward for their targets, one at the baseline for the
+completeness error) and hands Captum as many of them at a time as fit their steps into one
+forward of `internal_batch_size` rows, each such group padded only to its own longest body.
+Occlusion scores every deletion of every example through one `scoring.body_logits` call. Rows
+are right-padded, which keeps batched and one-by-one results equal; padding and suffix
+positions get exactly zero gradient and are not reported.
 """
 
 from __future__ import annotations
@@ -221,30 +225,32 @@ def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size
                internal_batch_size: int | None = None) -> list[_Result]:
     if method == "integrated_gradients" and n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    out: list[_Result] = []
+    rows = internal_batch_size or 4 * batch_size
+    if rows < 1:
+        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+    # Shortest bodies first: a batch is padded to its longest row, so similar lengths together
+    # waste the least compute. Results go back to the caller's order.
+    order = sorted(range(len(bodies)), key=lambda i: len(bodies[i]))
+    out: list[_Result | None] = [None] * len(bodies)
     # gradients also when the caller runs under no_grad or inference_mode
     with torch.inference_mode(False), torch.enable_grad():
         kv = prefix_cache(model, prompt)
-        for chunk in _chunks(len(bodies), batch_size, progress, method):
-            b = _batch(model, tokenizer, prompt, [bodies[i] for i in chunk])
+        for chunk in _chunks(len(order), batch_size, progress, method):
+            idx = [order[k] for k in chunk]
             if method == "integrated_gradients":
-                rows = internal_batch_size or 4 * batch_size
-                token_scores, targets, probs, deltas = _integrated_gradients(
-                    model, prompt, kv, b, n_steps, ig_method, max(rows, len(chunk))
+                results = _integrated_gradients(
+                    model, tokenizer, prompt, kv, [bodies[i] for i in idx], n_steps, ig_method,
+                    rows,
                 )
-                extras = [
-                    {"n_steps": n_steps, "baseline": "zero embedding", "delta": float(d)}
-                    for d in deltas
-                ]
             else:
-                token_scores, targets, probs = _plain_gradient(model, prompt, kv, b, method)
-                extras = [{} for _ in chunk]
-            for j, n in enumerate(b.body_lengths):
-                out.append((token_scores[j, :n], int(targets[j]), float(probs[j]), extras[j]))
-    return out
+                b = _batch(model, tokenizer, prompt, [bodies[i] for i in idx])
+                results = _plain_gradient(model, prompt, kv, b, method)
+            for i, result in zip(idx, results, strict=True):
+                out[i] = result
+    return out  # type: ignore[return-value]
 
 
-def _plain_gradient(model, prompt, kv, b: _Batch, method: str):
+def _plain_gradient(model, prompt, kv, b: _Batch, method: str) -> list[_Result]:
     from captum.attr import InputXGradient, Saliency
 
     # Captum explains a scalar per row: the log-probability of the label the row predicts. Rows
@@ -265,42 +271,60 @@ def _plain_gradient(model, prompt, kv, b: _Batch, method: str):
         scores = grad.norm(dim=-1)
     else:
         scores = InputXGradient(explained).attribute(x, additional_forward_args=args).sum(dim=-1)
-    return (
-        scores.detach().double().cpu().numpy(),
-        seen["target"].cpu().numpy(),
-        seen["prob"].double().cpu().numpy(),
-    )
+    scores = scores.detach().double().cpu().numpy()
+    targets = seen["target"].cpu().numpy()
+    probs = seen["prob"].double().cpu().numpy()
+    return [
+        (scores[j, :n], int(targets[j]), float(probs[j]), {})
+        for j, n in enumerate(b.body_lengths)
+    ]
 
 
-def _integrated_gradients(model, prompt, kv, b: _Batch, n_steps, ig_method, internal_batch_size):
+def _integrated_gradients(model, tokenizer, prompt, kv, bodies, n_steps, ig_method,
+                          rows) -> list[_Result]:
     from captum.attr import IntegratedGradients
 
     def forward(body_embeds, const, body_mask, lengths):
         return _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths)
 
+    b = _batch(model, tokenizer, prompt, bodies)
     with torch.no_grad():
         logp = forward(b.embeds, b.embeds, b.body_mask, b.lengths)
+        logp_zero = forward(torch.zeros_like(b.embeds), b.embeds, b.body_mask, b.lengths)
     targets = logp.argmax(dim=-1)
-    probs = logp.gather(1, targets[:, None]).squeeze(1).exp()
-    # Captum repeats tensor forward args once per step along dim 0, in the same order as the
-    # scaled inputs, so each interpolated row keeps its own suffix, mask and length.
-    attributions, delta = IntegratedGradients(forward).attribute(
-        b.embeds,
-        baselines=torch.zeros_like(b.embeds),
-        target=targets.tolist(),
-        additional_forward_args=(b.embeds, b.body_mask, b.lengths),
-        n_steps=n_steps,
-        method=ig_method,
-        internal_batch_size=internal_batch_size,
-        return_convergence_delta=True,
-    )
-    scores = attributions.detach().sum(dim=-1)
-    return (
-        scores.double().cpu().numpy(),
-        targets.cpu().numpy(),
-        probs.double().cpu().numpy(),
-        delta.detach().double().cpu().numpy(),
-    )
+    gap = (logp - logp_zero).gather(1, targets[:, None]).squeeze(1)
+    probs = logp.gather(1, targets[:, None]).exp().squeeze(1)
+    # Each Captum call takes as many examples as fit their steps into one forward of `rows`
+    # rows, padded only to its own longest body (bodies come sorted by length).
+    per_call = max(1, rows // n_steps)
+    out: list[_Result] = []
+    for s in range(0, len(bodies), per_call):
+        g = _batch(model, tokenizer, prompt, bodies[s : s + per_call])
+        t = targets[s : s + per_call]
+        # Captum repeats tensor forward args once per step along dim 0, in the same order as
+        # the scaled inputs, so each interpolated row keeps its own suffix, mask and length.
+        attributions = IntegratedGradients(forward).attribute(
+            g.embeds,
+            baselines=torch.zeros_like(g.embeds),
+            target=t.tolist(),
+            additional_forward_args=(g.embeds, g.body_mask, g.lengths),
+            n_steps=n_steps,
+            method=ig_method,
+            internal_batch_size=max(rows, len(t)),
+        )
+        scores = attributions.detach().sum(dim=-1).double()
+        # Captum's completeness error, from the two forwards above instead of two more
+        delta = scores.sum(dim=1) - gap[s : s + per_call].double()
+        for j, n in enumerate(g.body_lengths):
+            out.append(
+                (
+                    scores[j, :n].cpu().numpy(),
+                    int(t[j]),
+                    float(probs[s + j]),
+                    {"n_steps": n_steps, "baseline": "zero embedding", "delta": float(delta[j])},
+                )
+            )
+    return out
 
 
 # --- occlusion, random -------------------------------------------------------------------------
