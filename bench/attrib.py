@@ -335,10 +335,25 @@ def bench_attribution(
     device = next(model.parameters()).device
     task = get_task(s.task)
     examples = load_task(s.task, n=s.n_examples, seed=s.seed)
+    # Tokens one step of one example runs through the model: the pipeline's rows hold body +
+    # suffix (the prefix comes from a cache), the baseline's the whole prompt. With equal cost
+    # per token their ratio bounds the attribution speed-up.
+    prompt = build_prompt(tokenizer, task, seed=s.seed, **({} if s.shots is None else {"shots": s.shots}))
+    body_tokens = float(np.mean([len(b) for b in encode_bodies(tokenizer, task, examples)]))
+    pipeline_tokens = body_tokens + len(prompt.suffix_ids)
+    baseline_tokens = pipeline_tokens + len(prompt.prefix_ids)
     out: dict[str, Any] = {
         "status": "ok",
         "task": s.task,
         "n_examples": len(examples),
+        "tokens_per_row": {
+            "prefix": len(prompt.prefix_ids),
+            "body_mean": body_tokens,
+            "suffix": len(prompt.suffix_ids),
+            "pipeline": pipeline_tokens,
+            "baseline": baseline_tokens,
+            "ratio": baseline_tokens / pipeline_tokens,
+        },
         "fractions": list(fractions),
         "batch_size": s.batch_size,
         "ig_steps": s.ig_steps,

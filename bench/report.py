@@ -73,6 +73,7 @@ def attribution_table(results: dict) -> pd.DataFrame:
             "speedup": r.get("speedup"),
             "attribution speedup": r.get("speedup_attribution"),
             "faithfulness speedup": r.get("speedup_faithfulness"),
+            "token ratio (bound)": _get(sec, "tokens_per_row", "ratio"),
             "max score diff (rel.)": agree.get("max_rel_diff"),
             "Spearman (mean)": agree.get("spearman_mean"),
             "same target": agree.get("same_target"),
@@ -80,6 +81,36 @@ def attribution_table(results: dict) -> pd.DataFrame:
             "max suff. diff": agree.get("max_sufficiency_diff"),
         })
     return pd.DataFrame(rows)
+
+
+TARGET_ATTRIBUTION_SPEEDUP = 5.0  # pipeline vs one-by-one baseline, per method
+TARGET_PREFILL_SHARE = 0.8  # measured / FLOP-predicted prefill speed-up at ratio 1/3
+
+
+def targets_table(results: dict) -> pd.DataFrame:
+    """The performance targets, each with its measured value and whether it is met."""
+    rows = []
+    for method, r in (_get(results, "attribution", "methods") or {}).items():
+        value = r.get("speedup")
+        if value is not None:
+            rows.append({
+                "target": f"{method}: attribution + faithfulness vs baseline",
+                "measured": value,
+                "required": TARGET_ATTRIBUTION_SPEEDUP,
+                "met": value >= TARGET_ATTRIBUTION_SPEEDUP,
+            })
+    df = pruning_table(results)
+    third = df[(df["ratio"] - 1 / 3).abs() < 1e-6] if not df.empty else df
+    for row in third.itertuples(index=False):
+        value = row[df.columns.get_loc("measured / predicted")]
+        if value is not None and not math.isnan(value):
+            rows.append({
+                "target": f"{row.model}: prefill speed-up at 1/3 / FLOP-predicted",
+                "measured": value,
+                "required": TARGET_PREFILL_SHARE,
+                "met": value >= TARGET_PREFILL_SHARE,
+            })
+    return pd.DataFrame(rows, columns=["target", "measured", "required", "met"])
 
 
 def label_probs_table(results: dict) -> pd.DataFrame:
@@ -108,6 +139,7 @@ def notebooks_table(results: dict) -> pd.DataFrame:
 def tables(results: dict) -> dict[str, pd.DataFrame]:
     """Every section's table, keyed by section name (empty frames for sections not run)."""
     return {
+        "targets": targets_table(results),
         "pruning": pruning_table(results),
         "attribution": attribution_table(results),
         "label_probs": label_probs_table(results),
@@ -159,6 +191,7 @@ def markdown(results: dict) -> str:
         f"Command: `{_get(results, 'meta', 'command')}`",
     ]
     titles = {
+        "targets": "Targets",
         "pruning": "Pruned vs full model",
         "attribution": "Attribution + faithfulness: pipeline vs one-by-one Captum baseline",
         "label_probs": "label_probs throughput vs batch size",

@@ -231,3 +231,23 @@ def test_attribution_skipped_without_modules(monkeypatch):
     model, tok = tiny_loader("tiny", "cpu")
     sec = attrib.bench_attribution(model, tok, attrib.AttributionSettings(n_examples=1))
     assert sec["status"] == "skipped" and "not available" in sec["reason"]
+
+
+def test_targets_table_reads_the_thresholds():
+    def row(ratio, share):
+        return {"ratio": ratio, "n_dropped": 0, "params": 1, "param_bytes": 4,
+                "prefill": {"median_s": 1.0}, "generation": {"tokens_per_s": 1.0},
+                "speedup": {"prefill_measured_over_predicted": share}}
+
+    data = {
+        "attribution": {"methods": {"a": {"speedup": 5.2}, "b": {"speedup": 4.9}, "c": {}}},
+        "pruning": {"models": {
+            "m1": {"rows": [row(0.0, 1.0), row(1 / 3, 0.79)]},
+            "m2": {"rows": [row(1 / 3, 0.8), row(0.5, 0.1)]},
+        }},
+    }
+    t = report.targets_table(data)
+    assert list(t["met"]) == [True, False, False, True]
+    assert list(t["measured"]) == [5.2, 4.9, 0.79, 0.8]
+    assert t["target"].str.startswith(("a:", "b:", "m1:", "m2:")).all()
+    assert report.targets_table({}).empty
