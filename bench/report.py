@@ -40,6 +40,7 @@ def pruning_table(results: dict) -> pd.DataFrame:
                 "param MiB": r["param_bytes"] / 2**20,
                 "prefill ms": r["prefill"]["median_s"] * 1e3,
                 "prefill speedup": sp.get("prefill_measured"),
+                "speedup (fastest runs)": sp.get("prefill_measured_best"),
                 "predicted (FLOPs)": sp.get("prefill_predicted"),
                 "measured / predicted": sp.get("prefill_measured_over_predicted"),
                 "generation tok/s": r["generation"]["tokens_per_s"],

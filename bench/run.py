@@ -92,7 +92,7 @@ CUDA_REPEATS = 10  # GPU runs are short and noisier relative to their length
 # full-size defaults, then what --quick changes; explicit options override both
 FULL = dict(
     models=DEFAULT_MODELS, ratios=(0.0, 1 / 6, 1 / 3, 1 / 2), prefill_batch=8, prefill_seq=512,
-    gen_batch=1, gen_prompt=64, gen_new_tokens=32, repeats=3, warmup=1, calib_texts=32,
+    gen_batch=1, gen_prompt=64, gen_new_tokens=32, repeats=5, warmup=1, calib_texts=32,
     calib_max_length=256, attr_n=16, ig_steps=16, lp_n=64,
 )
 QUICK = dict(
