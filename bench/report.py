@@ -95,7 +95,8 @@ def targets_table(results: dict) -> pd.DataFrame:
         value = r.get("speedup")
         if value is not None:
             rows.append({
-                "target": f"{method}: attribution + faithfulness vs baseline",
+                "target": "attribution + faithfulness speed-up vs baseline",
+                "for": method,
                 "measured": value,
                 "required": TARGET_ATTRIBUTION_SPEEDUP,
                 "met": value >= TARGET_ATTRIBUTION_SPEEDUP,
@@ -106,12 +107,13 @@ def targets_table(results: dict) -> pd.DataFrame:
         value = row[df.columns.get_loc("measured / predicted")]
         if value is not None and not math.isnan(value):
             rows.append({
-                "target": f"{row.model}: prefill speed-up at 1/3 / FLOP-predicted",
+                "target": "prefill speed-up at 1/3 over FLOP-predicted",
+                "for": row.model,
                 "measured": value,
                 "required": TARGET_PREFILL_SHARE,
                 "met": value >= TARGET_PREFILL_SHARE,
             })
-    return pd.DataFrame(rows, columns=["target", "measured", "required", "met"])
+    return pd.DataFrame(rows, columns=["target", "for", "measured", "required", "met"])
 
 
 def label_probs_table(results: dict) -> pd.DataFrame:
