@@ -89,8 +89,9 @@ if results is not None:
 # (body + suffix), the *token ratio (bound)* column. Gradient-times-input needs one step per
 # example, so scoring the perturbations dominates and the batching pays off fully; integrated
 # gradients needs a forward and a backward per step (16 here), so its attribution speed-up stays
-# below that bound, and so does the whole pipeline's: that target is missed by design of the
-# measurement, not by waste. Longer prompts (more demonstrations) raise the bound.
+# below that bound, and the whole pipeline's speed-up with it: on this prompt a 5-fold target is
+# out of reach unless the cost per token falls below the baseline's. Longer prompts (more
+# demonstrations) raise the bound.
 #
 # ## Where the time goes
 #
