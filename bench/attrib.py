@@ -338,7 +338,8 @@ def bench_attribution(
     # Tokens one step of one example runs through the model: the pipeline's rows hold body +
     # suffix (the prefix comes from a cache), the baseline's the whole prompt. With equal cost
     # per token their ratio bounds the attribution speed-up.
-    prompt = build_prompt(tokenizer, task, seed=s.seed, **({} if s.shots is None else {"shots": s.shots}))
+    shots = {} if s.shots is None else {"shots": s.shots}
+    prompt = build_prompt(tokenizer, task, seed=s.seed, **shots)
     body_tokens = float(np.mean([len(b) for b in encode_bodies(tokenizer, task, examples)]))
     pipeline_tokens = body_tokens + len(prompt.suffix_ids)
     baseline_tokens = pipeline_tokens + len(prompt.prefix_ids)
@@ -363,7 +364,6 @@ def bench_attribution(
     }
     for method in s.methods:
         options = dict(s.options)
-        shots = {} if s.shots is None else {"shots": s.shots}
         if method == "integrated_gradients":
             options.update(n_steps=s.ig_steps, ig_method=s.ig_method)
 
