@@ -259,3 +259,18 @@ def test_reliability_diagram_overlay_and_side_by_side() -> None:
     new_ax = cal.reliability_diagram(full, labels)
     assert new_ax.figure is not None
     plt.close(new_ax.figure)
+
+
+def test_temperature_interval_and_the_search_bound_guard():
+    from helpers.calibration import fit_temperature, fit_temperature_ci
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 3)) * 3
+    y = np.array([rng.choice(3, p=np.exp(r / 2) / np.exp(r / 2).sum()) for r in z])  # true T = 2
+    fit = fit_temperature_ci(z, y, n_resamples=100)
+    assert fit.temperature == pytest.approx(fit_temperature(z, y))
+    assert fit.low < fit.temperature < fit.high and fit.low < 2.0 < fit.high and not fit.at_bound
+    separable = np.array([[5.0, 0.0], [0.0, 5.0]] * 10)
+    with pytest.warns(UserWarning, match="search bound"):
+        guarded = fit_temperature_ci(separable, [0, 1] * 10, n_resamples=20)
+    assert guarded.at_bound and guarded.temperature < 0.1  # the NLL vanished: T is undetermined

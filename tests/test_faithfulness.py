@@ -109,7 +109,7 @@ def test_all_perturbations_are_scored_in_one_deduplicated_call(monkeypatch):
     # "a" ranks positions 1, 3, 2, 0 and "b" 0, 2, 3, 1; "only" keeps the original order, and
     # "a"'s top-2 (1, 3) is "b" without its top-2: scored once
     expected = {tuple(b), (b[0], b[2], b[3]), (b[1],), (b[0], b[2]), (b[1], b[3]),
-                (b[1], b[2], b[3]), (b[0],)}
+                (b[1], b[2], b[3]), (b[0],), ()}  # () = the empty frame of the normalised forms
     assert set(rows) == expected
     assert set(out) == {"a", "b"} and out["a"].k.tolist() == [[1, 2]]
     np.testing.assert_allclose(out["a"].p_full, out["b"].p_full)
@@ -149,6 +149,7 @@ def test_summary_is_tidy_means():
         method="m", fractions=(0.1, 0.5), uids=["u0", "u1"], n_tokens=np.array([4, 2]),
         k=np.array([[1, 2], [1, 1]]), target=np.array([0, 1]), p_full=np.array([0.9, 0.6]),
         p_without=np.array([[0.5, 0.3], [0.6, 0.6]]), p_only=np.array([[0.8, 0.9], [0.2, 0.2]]),
+        p_empty=np.array([0.5, 0.6]),  # example u1: the text adds nothing over the empty frame
     )
     table = summarize({"m": res})
     assert list(table.columns) == ["method", "metric", "fraction", "value", "sem", "n"]
@@ -164,8 +165,14 @@ def test_summary_is_tidy_means():
     assert value("aopc_comprehensiveness") == pytest.approx((0.5 + 0.0) / 2)
     assert value("aopc_sufficiency") == pytest.approx((0.05 + 0.4) / 2)
     assert value("log_odds", 0.5) == pytest.approx(np.log(0.3 / 0.9) / 2)
+    # Carton et al.: u0 can lose at most 0.9 - 0.5 = 0.4; u1 has nothing to lose (NaN, left out)
+    np.testing.assert_allclose(res.norm_comprehensiveness[0], [0.4 / 0.4, 1.0])  # 0.6/0.4 clipped
+    np.testing.assert_allclose(res.norm_sufficiency[0], [(0.4 - 0.1) / 0.4, 1.0])
+    assert np.isnan(res.aopc_norm_comprehensiveness[1]) and np.isnan(res.norm_sufficiency[1]).all()
+    assert value("aopc_norm_comprehensiveness") == pytest.approx(1.0)
+    assert value("aopc_norm_sufficiency") == pytest.approx((0.75 + 1.0) / 2)
     per_example = res.to_frame()
-    assert len(per_example) == 2 * (3 * 2 + 2) and set(per_example.uid) == {"u0", "u1"}
+    assert len(per_example) == 2 * (5 * 2 + 4) and set(per_example.uid) == {"u0", "u1"}
     assert summarize([]).empty
 
 

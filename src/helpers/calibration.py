@@ -28,6 +28,8 @@ Conventions:
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +45,7 @@ __all__ = [
     "confidence_and_prediction",
     "ece",
     "fit_temperature",
+    "fit_temperature_ci",
     "mce",
     "nll",
     "reliability_bins",
@@ -231,6 +234,55 @@ def fit_temperature(logits: Any, labels: Any) -> float:
         options={"xatol": 1e-8},
     )
     return float(np.exp(result.x))
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """A fitted temperature with its bootstrap interval and whether it sits at a search bound."""
+
+    temperature: float
+    low: float
+    high: float
+    at_bound: bool
+    n: int
+
+
+def _at_bound(z: np.ndarray, y: np.ndarray, temperature: float) -> bool:
+    # at a bound, or no better than one: separable logits make the NLL vanish in floating point
+    # long before the lower bound, so the optimum is not determined there either
+    log_t = float(np.log(temperature))
+    best = _nll_at(z, y, log_t)
+    near = min(abs(log_t - b) for b in _LOG_T_BOUNDS) < 1e-3
+    return near or best >= min(_nll_at(z, y, b) for b in _LOG_T_BOUNDS) - 1e-12
+
+
+def fit_temperature_ci(
+    logits: Any, labels: Any, *, confidence: float = 0.95, n_resamples: int = 200, seed: int = 0
+) -> TemperatureFit:
+    """`fit_temperature` with a percentile bootstrap interval (refit per resample) and a bound check.
+
+    A fit at a search bound means the split cannot pin the temperature down (e.g. every example
+    correct, so the NLL keeps falling as T shrinks): the result warns, and the caller should mark
+    it; the "recalibrated" probabilities would otherwise be one-hot.
+    """
+    z = _check_logits(logits)
+    if z.ndim != 2 or len(z) < 2:
+        raise ValueError(f"need at least 2 calibration examples as (n, n_labels) logits, got {z.shape}")
+    y = _check_labels(labels, *z.shape)
+    t = fit_temperature(z, y)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(z), size=(n_resamples, len(z)))
+    boot = np.array([fit_temperature(z[i], y[i]) for i in idx])
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    at_bound = _at_bound(z, y, t)
+    if at_bound:
+        warnings.warn(
+            f"the fitted temperature {t:.3g} sits at a search bound: the {len(z)} calibration "
+            "examples cannot determine it (e.g. all correct); use a larger calibration split",
+            stacklevel=2,
+        )
+    return TemperatureFit(t, float(low), float(high), at_bound, len(z))
 
 
 def calibration_report(probs: Any, labels: Any, n_bins: int = 15) -> dict[str, float]:

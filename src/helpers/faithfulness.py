@@ -9,6 +9,13 @@ Definitions (DeYoung et al. 2020), with choices that are ours (the paper's are n
   AOPC = their mean over the fractions. log_odds(k) = log p(y|x without its top-k tokens) -
   log p(y|x), the deletion form of the log-odds of Shrikumar et al. (lower is more faithful; the
   usual report is k = 20%).
+- Normalised forms (Carton, Rathore and Tan 2020, "Evaluating and characterizing human
+  rationales"): divided by what the full input allows, d = max(0, p(y|x) - p(y|empty body)).
+  norm_comprehensiveness(k) = max(0, comprehensiveness(k)) / d and norm_sufficiency(k) =
+  (d - max(0, sufficiency(k))) / d, both HIGHER = more faithful, clipped to [0, 1] (our choice),
+  and NaN where d < `NORM_MIN_GAP` (the text moves the label's probability by less than that
+  over the empty frame: nothing to explain). A model that only became less confident shrinks d
+  with the raw scores, so the normalised forms move much less than the raw ones.
 - Perturbation is deletion from the example's own tokens (the body): a decoder has no mask
   token. The instruction, the demonstrations and the answer suffix stay intact, and "only its
   top-k tokens" keeps them in their original order. Deleting every token leaves the prompt frame
@@ -42,6 +49,8 @@ from .tasks import DEFAULT_SHOTS, Example, Task
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
 METRICS = ("comprehensiveness", "sufficiency", "log_odds")
 AOPC_METRICS = ("aopc_comprehensiveness", "aopc_sufficiency")
+NORM_METRICS = ("norm_comprehensiveness", "norm_sufficiency")
+NORM_MIN_GAP = 0.01
 _PROB_TOLERANCE = 1e-3
 
 
@@ -76,6 +85,7 @@ class Faithfulness:
     p_full: np.ndarray  # (n,) p(y | x)
     p_without: np.ndarray  # (n, n_fractions) p(y | x without its top-k tokens)
     p_only: np.ndarray  # (n, n_fractions) p(y | only its top-k tokens)
+    p_empty: np.ndarray  # (n,) p(y | the prompt frame with an empty body)
 
     @property
     def comprehensiveness(self) -> np.ndarray:
@@ -93,6 +103,32 @@ class Faithfulness:
         return np.log(self.p_without) - np.log(self.p_full)[:, None]
 
     @property
+    def _gap(self) -> np.ndarray:
+        d = np.maximum(0.0, self.p_full - self.p_empty)
+        return np.where(d < NORM_MIN_GAP, np.nan, d)[:, None]
+
+    @property
+    def norm_comprehensiveness(self) -> np.ndarray:
+        """Comprehensiveness over what the full input allows (Carton et al.); higher is better."""
+        return np.clip(np.maximum(0.0, self.comprehensiveness) / self._gap, 0.0, 1.0)
+
+    @property
+    def norm_sufficiency(self) -> np.ndarray:
+        """Normalised sufficiency (Carton et al.), in [0, 1]; HIGHER is more faithful."""
+        gap = self._gap
+        return np.clip((gap - np.maximum(0.0, self.sufficiency)) / gap, 0.0, 1.0)
+
+    @property
+    def aopc_norm_comprehensiveness(self) -> np.ndarray:
+        """Normalised comprehensiveness averaged over the fractions (NaN where undefined)."""
+        return self.norm_comprehensiveness.mean(axis=1)
+
+    @property
+    def aopc_norm_sufficiency(self) -> np.ndarray:
+        """Normalised sufficiency averaged over the fractions (NaN where undefined)."""
+        return self.norm_sufficiency.mean(axis=1)
+
+    @property
     def aopc_comprehensiveness(self) -> np.ndarray:
         """Comprehensiveness averaged over the fractions, per example."""
         return self.comprehensiveness.mean(axis=1)
@@ -106,13 +142,13 @@ class Faithfulness:
         """Tidy per-example table: uid, method, metric, fraction (NaN for AOPC), value."""
         parts = []
         n = len(self.uids)
-        for metric in METRICS:
+        for metric in METRICS + NORM_METRICS:
             values = getattr(self, metric)
             for j, f in enumerate(self.fractions):
                 parts.append(pd.DataFrame({"uid": self.uids, "method": self.method,
                                            "metric": metric, "fraction": f,
                                            "value": values[:, j]}))
-        for metric in AOPC_METRICS:
+        for metric in AOPC_METRICS + tuple(f"aopc_{m}" for m in NORM_METRICS):
             parts.append(pd.DataFrame({"uid": self.uids, "method": self.method, "metric": metric,
                                        "fraction": np.full(n, np.nan),
                                        "value": getattr(self, metric)}))
@@ -168,6 +204,7 @@ def faithfulness_by_method(
         return rows.setdefault(tuple(tokens), len(rows))
 
     full = [row(b) for b in bodies]
+    empty = row(())
     plans = {}
     for name, attrs in attributions.items():
         _check_alignment(name, attrs, bodies)
@@ -211,6 +248,7 @@ def faithfulness_by_method(
             p_full=p_full,
             p_without=probs[without, target[:, None]],
             p_only=probs[only, target[:, None]],
+            p_empty=probs[empty, target],
         )
     return out
 
@@ -270,7 +308,7 @@ def summarize(results: Iterable[Faithfulness] | Mapping[str, Faithfulness]) -> p
     frames = [r.to_frame() for r in items]
     if not frames:
         return pd.DataFrame(columns=["method", "metric", "fraction", "value", "sem", "n"])
-    long = pd.concat(frames, ignore_index=True)
+    long = pd.concat(frames, ignore_index=True).dropna(subset=["value"])
     grouped = long.groupby(["method", "metric", "fraction"], dropna=False, sort=False)["value"]
     out = grouped.agg(value="mean", sem="sem", n="count").reset_index()
     return out

@@ -171,6 +171,42 @@ def offline_model_path(name: str) -> Path:
     return target
 
 
+_REVISIONS: dict[str, str] = {}
+
+
+def model_revision(name: str) -> str:
+    """What pins a model's weights: the GGUF sha256 of an offline model, the commit hash of a hub
+    model (from the local hub cache, else the hub), or a hash of a local folder's files."""
+    if name in OFFLINE_MODELS:
+        return OFFLINE_MODELS[name].sha256
+    if name in _REVISIONS:
+        return _REVISIONS[name]
+    if os.path.isdir(name):
+        h = hashlib.sha256()
+        for f in sorted(Path(name).rglob("*")):
+            if f.is_file() and f.suffix in (".json", ".safetensors", ".bin", ".model", ".txt"):
+                stat = f.stat()
+                h.update(f"{f.relative_to(name)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        _REVISIONS[name] = "folder-" + h.hexdigest()[:16]
+        return _REVISIONS[name]
+    from huggingface_hub import snapshot_download
+
+    try:  # the commit the local cache holds, without touching the network
+        _REVISIONS[name] = Path(snapshot_download(name, local_files_only=True)).name
+    except Exception:
+        from huggingface_hub import model_info
+
+        try:
+            _REVISIONS[name] = model_info(name).sha
+        except Exception as err:
+            raise RuntimeError(
+                f"cannot find the revision of hub model '{name}' (not in the local hub cache, and "
+                f"the hub did not answer: {type(err).__name__}); download it once or pass a local "
+                "folder"
+            ) from None
+    return _REVISIONS[name]
+
+
 def load_model(
     name: str, *, device: str | torch.device = "auto", dtype: torch.dtype | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -188,7 +224,12 @@ def load_model(
             "otherwise pass a hub id ('org/name') or a local folder."
         )
     tok = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_only)
+    if os.path.isfile(os.path.join(path, "pruned_config.json")):  # a compact `save_pruned` folder
+        from .pruning import load_pruned
+
+        model = load_pruned(path, dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_only)
     model.to(dev).eval()
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

@@ -1,0 +1,385 @@
+"""Bootstrap intervals, debiased calibration error, equivalence and multiplicity against references:
+scipy.stats, helpers.calibration, hand computations and simulations with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from helpers import calibration as cal
+from helpers import stats as st
+
+
+def _calibrated(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and labels drawn from them: top-label calibrated by construction."""
+    p = cal.softmax(rng.normal(scale=2.0, size=(n, k)))
+    labels = (rng.random(n)[:, None] > p.cumsum(axis=1)).sum(axis=1)
+    return p, np.minimum(labels, k - 1)
+
+
+def _binary(conf: np.ndarray, correct: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Two-label probabilities whose top label has confidence conf and is right where correct."""
+    pred = np.where(correct, labels, 1 - labels)
+    p = np.empty((len(labels), 2))
+    p[np.arange(len(labels)), pred] = conf
+    p[np.arange(len(labels)), 1 - pred] = 1 - conf
+    return p
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_equal_the_calibration_module(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    probs = cal.softmax(rng.normal(scale=2.0, size=(300, 4)))
+    labels = rng.integers(0, 4, size=300)
+    assert st.metric_value("ece", probs, labels) == pytest.approx(cal.ece(probs, labels), abs=1e-12)
+    assert st.metric_value("brier", probs, labels) == pytest.approx(
+        cal.brier(probs, labels), abs=1e-12
+    )
+    assert st.metric_value("nll", probs, labels) == pytest.approx(cal.nll(probs, labels), abs=1e-12)
+    accuracy = float((probs.argmax(axis=1) == labels).mean())
+    assert st.metric_value("accuracy", probs, labels) == accuracy
+
+
+def test_ece_bins_on_edges_follow_the_calibration_convention() -> None:
+    conf = np.array([0.0, 1 / 15, 2 / 15, 0.6, 1.0, 0.5, 0.8, 14 / 15]) * 0.5 + 0.5
+    conf[-1] = 1.0
+    labels = np.array([0, 1, 0, 0, 1, 0, 1, 0])
+    probs = np.stack([conf, 1 - conf], axis=1)
+    assert st.metric_value("ece", probs, labels) == pytest.approx(cal.ece(probs, labels), abs=1e-12)
+
+
+def test_debiased_ece_is_unbiased_for_a_calibrated_model() -> None:
+    rng = np.random.default_rng(11)
+    values = np.array(
+        [
+            [st.metric_value(m, p, y) for m in ("ece", "ece_debiased", "ece_debiased_sq")]
+            for p, y in (_calibrated(rng, 64, 2) for _ in range(2000))
+        ]
+    )
+    plain, root, squared = values.mean(axis=0)
+    assert 0.04 < plain < 0.15  # plain ECE of a perfectly calibrated model at n = 64
+    # the squared estimate is unbiased for 0 (SE of this mean ~0.0003); without the correction it
+    # is ~0.02, and dividing the correction by n_b instead of n_b - 1 leaves ~0.004
+    assert abs(squared) < 0.0015
+    assert root < 0.5 * plain  # the clipped root keeps a little bias, far less than plain ECE
+
+
+def test_debiased_ece_recovers_a_known_miscalibration() -> None:
+    rng = np.random.default_rng(12)
+    values = []
+    for _ in range(500):
+        labels = rng.integers(0, 2, size=200)
+        conf = rng.uniform(0.65, 1.0, size=200)
+        probs = _binary(conf, rng.random(200) < conf - 0.15, labels)  # accuracy = confidence - 0.15
+        values.append(
+            [st.metric_value(m, probs, labels) for m in ("ece_debiased", "ece_debiased_sq")]
+        )
+    root, squared = np.mean(values, axis=0)
+    assert squared == pytest.approx(0.15**2, abs=0.001)
+    assert root == pytest.approx(0.15, abs=0.01)
+
+
+def test_a_calibrated_but_less_confident_model_is_not_worse_calibrated() -> None:
+    """Plain ECE 'degrades' when a calibrated model loses confidence; the debiased test does not."""
+    rng = np.random.default_rng(13)
+    worse = {"ece": 0, "ece_debiased_sq": 0}
+    reps = 150
+    for r in range(reps):
+        labels = rng.integers(0, 2, size=200)
+        conf_a = np.full(200, 0.97)  # both calibrated: P(correct | confidence) = confidence
+        conf_b = rng.uniform(0.5, 0.9, size=200)
+        pa = _binary(conf_a, rng.random(200) < conf_a, labels)
+        pb = _binary(conf_b, rng.random(200) < conf_b, labels)
+        for m in worse:
+            test = st.paired_delta_test(m, pa, pb, labels, n_resamples=400, seed=r)
+            worse[m] += test.p_value < 0.05
+    assert worse["ece"] / reps >= 0.5
+    assert worse["ece_debiased_sq"] / reps <= 0.10
+
+
+# ------------------------------------------------------------------------- bootstrap intervals
+
+
+def _correlated_pair(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labels = rng.integers(0, 3, size=n)
+    logits = rng.normal(size=(n, 3)) + 2.0 * np.eye(3)[labels]
+    pa = cal.softmax(logits + 0.5 * rng.normal(size=(n, 3)))
+    pb = cal.softmax(1.3 * (logits + 0.8 * rng.normal(size=(n, 3))))
+    return pa, pb, labels
+
+
+def _per_example(metric: str, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if metric == "accuracy":
+        return (p.argmax(axis=1) == y).astype(float)
+    if metric == "brier":
+        return ((p - np.eye(p.shape[1])[y]) ** 2).sum(axis=1)
+    return -np.log(p[np.arange(len(y)), y])
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "brier", "nll"])
+def test_paired_delta_ci_matches_scipy_paired_bootstrap(metric: str) -> None:
+    pa, pb, y = _correlated_pair(np.random.default_rng(21), 150)
+    va, vb = _per_example(metric, pa, y), _per_example(metric, pb, y)
+    ref = sps.bootstrap(
+        (va, vb),
+        lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis),
+        paired=True,
+        vectorized=True,
+        method="percentile",
+        n_resamples=5000,
+        rng=np.random.default_rng(1),
+    ).confidence_interval
+    est, low, high = st.paired_delta_ci(metric, pa, pb, y, n_resamples=5000, seed=3)
+    assert est == pytest.approx(vb.mean() - va.mean(), abs=1e-12)
+    width = ref.high - ref.low
+    assert low == pytest.approx(ref.low, abs=0.08 * width)
+    assert high == pytest.approx(ref.high, abs=0.08 * width)
+
+
+def test_mean_ci_matches_scipy_bootstrap() -> None:
+    values = np.random.default_rng(22).exponential(size=80)
+    ref = sps.bootstrap(
+        (values,), np.mean, method="percentile", n_resamples=5000, rng=np.random.default_rng(2)
+    ).confidence_interval
+    est, low, high = st.mean_ci(values, n_resamples=5000, seed=4)
+    assert est == pytest.approx(values.mean())
+    assert low == pytest.approx(ref.low, abs=0.08 * (ref.high - ref.low))
+    assert high == pytest.approx(ref.high, abs=0.08 * (ref.high - ref.low))
+    a, b = values[:40], values[40:]
+    d_est, d_low, d_high = st.paired_mean_delta_ci(a, b, n_resamples=2000)
+    assert d_est == pytest.approx(b.mean() - a.mean()) and d_low < d_est < d_high
+
+
+def test_bootstrap_p_is_the_one_sample_t_test_for_a_mean() -> None:
+    rng = np.random.default_rng(23)
+    for shift in (0.1, 0.25, 0.4):
+        values = rng.normal(shift, 1.0, size=64)
+        boot = st.mean_boot(values, st.bootstrap_indices(64, 20000, seed=5))
+        for alternative in ("greater", "less"):
+            ref = sps.ttest_1samp(values, 0.0, alternative=alternative).pvalue
+            assert st.bootstrap_p(boot, alternative=alternative) == pytest.approx(
+                ref, rel=0.1, abs=1e-4
+            )
+
+
+def _coverage_population() -> dict[str, float]:
+    """Truth of the coverage simulation below: pruned minus full, from population quantities."""
+    cells = {"both": 0.70, "a_only": 0.10, "b_only": 0.04, "neither": 0.16}
+    conf_a, conf_b = (0.6, 0.9), (0.7, 0.95)  # each with probability 1/2, independent of the rest
+
+    def brier(c: float, right: bool) -> float:
+        rest = (1 - c) / 2
+        return 1.5 * (1 - c) ** 2 if right else c**2 + (1 - rest) ** 2 + rest**2
+
+    def nll(c: float, right: bool) -> float:
+        return -np.log(c) if right else -np.log((1 - c) / 2)
+
+    acc_a, acc_b = cells["both"] + cells["a_only"], cells["both"] + cells["b_only"]
+
+    def mean(f, confs: tuple[float, float], acc: float) -> float:
+        return float(np.mean([acc * f(c, True) + (1 - acc) * f(c, False) for c in confs]))
+
+    return {
+        "accuracy": acc_b - acc_a,
+        "brier": mean(brier, conf_b, acc_b) - mean(brier, conf_a, acc_a),
+        "nll": mean(nll, conf_b, acc_b) - mean(nll, conf_a, acc_a),
+    }
+
+
+def _coverage_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cell = rng.choice(4, size=n, p=[0.70, 0.10, 0.04, 0.16])
+    right_a, right_b = np.isin(cell, (0, 1)), np.isin(cell, (0, 2))
+    labels = rng.integers(0, 3, size=n)
+
+    def probs(conf_values: tuple[float, float], right: np.ndarray) -> np.ndarray:
+        conf = rng.choice(conf_values, size=n)
+        pred = np.where(right, labels, (labels + rng.integers(1, 3, size=n)) % 3)
+        p = np.repeat(((1 - conf) / 2)[:, None], 3, axis=1)
+        p[np.arange(n), pred] = conf
+        return p
+
+    return probs((0.6, 0.9), right_a), probs((0.7, 0.95), right_b), labels
+
+
+def test_paired_intervals_cover_the_true_change() -> None:
+    truth = _coverage_population()
+    rng = np.random.default_rng(24)
+    reps, covered = 400, dict.fromkeys(truth, 0)
+    for r in range(reps):
+        pa, pb, y = _coverage_sample(rng, 200)
+        idx = st.bootstrap_indices(200, 1000, seed=r)
+        for m, true in truth.items():
+            _, low, high = st.percentile_interval(st.paired_delta_boot(m, pa, pb, y, idx))
+            covered[m] += low <= true <= high
+    rates = {m: c / reps for m, c in covered.items()}
+    print("\ncoverage of 95% paired intervals (n = 200, 400 simulations):", rates)
+    assert all(0.90 <= v <= 0.98 for v in rates.values()), rates
+
+
+def test_debiased_calibration_change_interval_covers_the_truth() -> None:
+    # a calibrated (true squared error 0) vs accuracy = confidence - 0.15 (true 0.15^2) in every bin
+    rng = np.random.default_rng(25)
+    reps, covered = 200, 0
+    for r in range(reps):
+        labels = rng.integers(0, 2, size=200)
+        conf_a, conf_b = rng.uniform(0.5, 1.0, size=200), rng.uniform(0.65, 1.0, size=200)
+        pa = _binary(conf_a, rng.random(200) < conf_a, labels)
+        pb = _binary(conf_b, rng.random(200) < conf_b - 0.15, labels)
+        _, low, high = st.paired_delta_ci(
+            "ece_debiased_sq", pa, pb, labels, n_resamples=1000, seed=r
+        )
+        covered += low <= 0.15**2 <= high
+    print(f"\ncoverage of the 95% interval of the change of ece_debiased_sq: {covered / reps:.3f}")
+    assert covered / reps >= 0.90  # may over-cover: conservative near zero (see helpers.stats)
+
+
+def test_metric_ci_brackets_the_full_sample_estimate() -> None:
+    p, y = _calibrated(np.random.default_rng(26), 200, 4)
+    for m in st.METRICS:
+        est, low, high = st.metric_ci(m, p, y, n_resamples=500)
+        assert est == pytest.approx(st.metric_value(m, p, y))
+        assert low <= est <= high
+
+
+def test_percentile_interval_is_column_wise() -> None:
+    draws = np.random.default_rng(27).normal(size=(1000, 3))
+    together = st.percentile_interval(st.Boot(np.zeros(3), draws), 0.9)
+    for j in range(3):
+        alone = st.percentile_interval(st.Boot(0.0, draws[:, j]), 0.9)
+        assert together.low[j] == alone.low and together.high[j] == alone.high
+
+
+# --------------------------------------------------------------------------------- equivalence
+
+
+def _paired_correct(rng: np.random.Generator, n: int, drop: float, discordant: float = 0.12):
+    """0/1 correctness of a (accuracy 0.8) and b (accuracy 0.8 - drop), mostly the same examples."""
+    a_only, b_only = (discordant + drop) / 2, (discordant - drop) / 2
+    cell = rng.choice(4, size=n, p=[0.8 - a_only, a_only, b_only, 0.2 - b_only])
+    return np.isin(cell, (0, 1)).astype(float), np.isin(cell, (0, 2)).astype(float)
+
+
+@pytest.mark.parametrize(
+    ("n", "drop", "kept_low", "kept_high"),
+    [(200, 0.10, 0.0, 0.05), (200, 0.05, 0.0, 0.10), (1000, 0.0, 0.90, 1.0)],
+)
+def test_accuracy_kept_rates(n: int, drop: float, kept_low: float, kept_high: float) -> None:
+    rng = np.random.default_rng(int(drop * 100) + n)
+    reps = 300
+    results = [
+        st.accuracy_equivalence(*_paired_correct(rng, n, drop), 0.05, n_resamples=500, seed=r)
+        for r in range(reps)
+    ]
+    kept = np.mean([res.kept for res in results])
+    print(f"\nkept rate, true drop {drop} (tolerance 0.05), n = {n}: {kept:.3f}")
+    assert kept_low <= kept <= kept_high
+    if drop == 0:
+        assert np.mean([res.equivalent for res in results]) >= 0.9
+    if drop == 0.10:
+        assert np.mean([res.lost for res in results]) >= 0.3
+
+
+def test_equivalence_uses_the_one_minus_two_alpha_interval() -> None:
+    a, b = _paired_correct(np.random.default_rng(28), 300, 0.02)
+    res = st.accuracy_equivalence(a, b, 0.05, alpha=0.05, n_resamples=1000, seed=1)
+    interval = st.paired_mean_delta_ci(a, b, confidence=0.90, n_resamples=1000, seed=1)
+    assert (res.estimate, res.low, res.high) == pytest.approx(tuple(interval))
+    assert res.kept == (res.low > -0.05) and res.equivalent == (res.low > -0.05 and res.high < 0.05)
+
+
+# ---------------------------------------------------------------------------- multiplicity
+
+
+def test_holm_on_a_hand_computed_example() -> None:
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max
+    adjusted = st.holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert st.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_benjamini_hochberg_matches_scipy() -> None:
+    rng = np.random.default_rng(29)
+    for p in (
+        rng.uniform(size=30),
+        np.r_[rng.uniform(0, 0.01, 5), rng.uniform(size=10), [0.2, 0.2]],
+    ):
+        assert st.benjamini_hochberg(p) == pytest.approx(sps.false_discovery_control(p))
+
+
+# ---------------------------------------------------------------------- joint resampling, rho
+
+
+def test_grouped_indices_depend_only_on_the_group() -> None:
+    one = st.grouped_indices({"mr": 50, "trec": 30}, n_resamples=20, seed=3)
+    two = st.grouped_indices({"trec": 30}, n_resamples=20, seed=3)
+    assert one["mr"].shape == (20, 50) and one["trec"].shape == (20, 30)
+    assert np.array_equal(one["trec"], two["trec"])
+    assert not np.array_equal(one["mr"][:, :30], one["trec"])
+    assert not np.array_equal(st.grouped_indices({"trec": 30}, 20, seed=4)["trec"], two["trec"])
+
+
+def test_spearman_rows_match_scipy_with_ties() -> None:
+    rng = np.random.default_rng(30)
+    x, y = rng.integers(0, 5, size=(50, 12)), rng.normal(size=(50, 12))
+    y[:, :3] = y[:, [0]]
+    ours = st.spearman_rows(x, y)
+    ref = [sps.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
+    assert ours == pytest.approx(ref)
+    assert np.isnan(st.spearman_rows(np.ones(5), np.arange(5.0))[0])
+
+
+def test_rank_correlation_ci_from_jointly_resampled_changes() -> None:
+    # 8 configurations on one example set; the change of y is minus the change of x plus noise
+    rng = np.random.default_rng(31)
+    n, n_configs = 200, 8
+    rows = st.grouped_indices({"set": n}, n_resamples=1000, seed=0)["set"]
+    x_values = rng.normal(np.linspace(-0.5, 0.5, n_configs)[:, None], 1.0, size=(n_configs, n))
+    y_values = -x_values + rng.normal(0, 0.3, size=(n_configs, n))
+    x_boot = np.stack([st.mean_boot(v, rows).draws for v in x_values], axis=1)
+    y_boot = np.stack([st.mean_boot(v, rows).draws for v in y_values], axis=1)
+    x_hat, y_hat = x_values.mean(axis=1), y_values.mean(axis=1)
+    rho, low, high = st.rank_correlation_ci(x_boot, y_boot, x_hat, y_hat)
+    assert rho == pytest.approx(sps.spearmanr(x_hat, y_hat).statistic)
+    assert low <= rho <= high and high < -0.5
+    flat = st.rank_correlation_ci(x_boot, y_boot, np.zeros(n_configs), y_hat)
+    assert np.isnan(flat.estimate) and np.isnan(flat.low)
+
+
+# ----------------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_gets_a_clear_error() -> None:
+    p, y = _calibrated(np.random.default_rng(32), 20, 3)
+    with pytest.raises(ValueError, match="same examples"):
+        st.paired_delta_ci("accuracy", p, p[:, :2] / p[:, :2].sum(axis=1, keepdims=True), y)
+    with pytest.raises(ValueError, match="labels has"):
+        st.paired_delta_ci("accuracy", p, p, y[:-1])
+    bad = p.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        st.metric_ci("nll", bad, y)
+    with pytest.raises(ValueError, match="sum to 1"):
+        st.metric_ci("brier", p * 0.9, y)
+    with pytest.raises(ValueError, match="at least 2"):
+        st.metric_ci("accuracy", p[:1], y[:1])
+    with pytest.raises(ValueError, match="unknown metric"):
+        st.metric_ci("f1", p, y)
+    for confidence in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            st.metric_ci("accuracy", p, y, confidence=confidence)
+    with pytest.raises(ValueError, match="NaN"):
+        st.mean_ci([1.0, np.nan, 2.0])
+    with pytest.raises(ValueError, match="same examples"):
+        st.paired_mean_delta_ci([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="0/1"):
+        st.accuracy_equivalence([0, 1, 0.5], [1, 1, 0], 0.05)
+    with pytest.raises(ValueError, match="idx"):
+        st.metric_boot("accuracy", p, y, np.zeros((10, 5), dtype=int))
+    with pytest.raises(ValueError, match="drop the missing"):
+        st.holm([0.1, np.nan])
+    with pytest.raises(ValueError, match="n_resamples"):
+        st.metric_ci("accuracy", p, y, n_resamples=1)
