@@ -10,7 +10,6 @@ Units, each stored once and reused by every chapter that needs it:
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -58,34 +57,45 @@ def model_fingerprint(name: str) -> str:
 
 
 class ModelPool:
-    """Keeps each full model loaded once, and the pruned copy last asked for."""
+    """Keeps one model loaded and prunes it in place, without copies, for the layer set asked for.
+
+    `get` and `full` hand out the SAME model object, dropping and restoring attention layers on it
+    (`pruning.drop_attention` / `restore_attention`): a model returned by an earlier call changes
+    when `get` or `full` is called again, so finish using it first.
+    """
 
     def __init__(self, device: str = "auto", *, importance_texts: int = N_CALIBRATION_TEXTS,
                  importance_max_length: int = IMPORTANCE_MAX_LENGTH) -> None:
         self.device = str(resolve_device(device))
         self.importance_options = {"n_texts": importance_texts, "max_length": importance_max_length}
         self._full: dict[str, tuple] = {}
-        self._pruned: tuple[tuple[str, tuple[int, ...]], object] | None = None
+        self._dropped: tuple[int, ...] = ()  # layers this pool has dropped on the loaded model
 
-    def full(self, name: str) -> tuple:
-        """(model, tokenizer) of the unpruned model."""
+    def _set(self, name: str, layers: tuple[int, ...]) -> tuple:
         if name not in self._full:
             self._full.clear()  # one model at a time keeps memory flat across a long grid
-            self._pruned = None
+            self._dropped = ()
             self._full[name] = load_model(name, device=self.device)
-        return self._full[name]
+        model, tok = self._full[name]
+        now, wanted = set(self._dropped), set(layers)
+        if now - wanted:
+            pruning.restore_attention(model, sorted(now - wanted))
+            self._dropped = tuple(sorted(now & wanted))
+        if wanted - now:
+            pruning.drop_attention(model, sorted(wanted - now))
+            self._dropped = layers
+        return model, tok
+
+    def full(self, name: str) -> tuple:
+        """(model, tokenizer) of the unpruned model (restores any layers `get` dropped)."""
+        return self._set(name, ())
 
     def get(self, name: str, layers: Sequence[int]) -> tuple:
-        """(model, tokenizer) with the attention of `layers` dropped (the full model if none)."""
-        model, tok = self.full(name)
-        layers = tuple(sorted(layers))
-        if not layers:
-            return model, tok
-        if self._pruned is None or self._pruned[0] != (name, layers):
-            self._pruned = None
-            pruned = pruning.drop_attention(copy.deepcopy(model), layers)
-            self._pruned = ((name, layers), pruned)
-        return self._pruned[1], tok
+        """(model, tokenizer) with exactly the attention of `layers` dropped (the full model if none)."""
+        layers = tuple(sorted(int(i) for i in layers))
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"duplicate layer indices in {list(layers)}")
+        return self._set(name, layers)
 
 
 def _provenance(pool: ModelPool, model_name: str) -> dict:
