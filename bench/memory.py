@@ -33,7 +33,9 @@ def _rss() -> int:
 
 
 def _peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    # VmHWM belongs to this address space; ru_maxrss keeps the parent's peak across fork and exec
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def measure(variant: str, model_name: str, ratios: Sequence[float]) -> dict:
