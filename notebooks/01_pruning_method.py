@@ -41,6 +41,8 @@ n_examples = 64
 n_calibration = 32
 shots = 1
 seed = 0
+criterion_seeds = [0, 1, 2, 3, 4]
+importance_source = "bbc_news"
 device = "auto"
 batch_size = 16
 results_dir = "results"
@@ -65,7 +67,8 @@ from helpers.results import ResultStore
 store = ResultStore(results_dir)
 pool = ev.ModelPool(device, importance_texts=importance_texts,
                     importance_max_length=importance_max_length)
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed)
+common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
+              importance_source=importance_source)
 
 # %% [markdown]
 # ## 1.1 Which attention sub-layers matter?
@@ -123,29 +126,48 @@ drop_table
 # ## 1.3 Does accuracy survive?
 #
 # Each point below is one configuration scored on the same seeded test sample of each task
-# (error bars: one binomial standard error). The unpruned model is the point at ratio 0 of
-# every line.
+# (error bars: 95% intervals, 1.96 binomial standard errors). The unpruned model is the point at
+# ratio 0 of every line. The `random` criterion is not one draw: the grey band spans the
+# accuracies of `len(criterion_seeds)` random permutations, its line their mean.
 
 # %%
 acc = ev.score_grid(store, pool, models=models, tasks=tasks, criteria=criteria, ratios=ratios,
-                    batch_size=batch_size, **common)
+                    batch_size=batch_size, criterion_seeds=criterion_seeds, **common)
 acc = acc[acc.metric == "accuracy"].copy()
-acc["se"] = np.sqrt(acc.value * (1 - acc.value) / n_examples)
-fig, axes = plt.subplots(len(tasks), len(models), figsize=(5.5 * len(models), 3.6 * len(tasks)),
+acc["ci95"] = 1.96 * np.sqrt(acc.value * (1 - acc.value) / n_examples)
+fixed, rand = acc[acc.criterion != "random"], acc[acc.criterion == "random"]
+band = rand.groupby(["model", "task", "ratio"]).value.agg(["mean", "min", "max"]).reset_index()
+fig, axes = plt.subplots(len(tasks), len(models), figsize=(5.5 * len(models), 3.8 * len(tasks)),
                          squeeze=False)
 for i, t in enumerate(tasks):
     for j, m in enumerate(models):
-        sub = acc[(acc.model == m) & (acc.task == t)]
-        plots.metric_vs_ratio(sub, "accuracy", hue="criterion", err="se", ax=axes[i, j],
-                              baseline="random", ylabel="accuracy", title=f"{m} on {t}")
+        ax = axes[i, j]
+        b = band[(band.model == m) & (band.task == t)].sort_values("ratio")
+        if len(b):
+            ax.fill_between(b.ratio, b["min"], b["max"], color="0.85",
+                            label=f"random ({len(criterion_seeds)} permutations)")
+            ax.plot(b.ratio, b["mean"], color="grey", ls="--")
+        plots.metric_vs_ratio(fixed[(fixed.model == m) & (fixed.task == t)], "accuracy",
+                              hue="criterion", err="ci95", ax=ax, ylabel="accuracy",
+                              title=f"{m} on {t}")
 fig.tight_layout()
 plt.show()
 
 # %%
-table = acc.pivot_table(index=["model", "task", "criterion"], columns="ratio", values="value")
+table = fixed.assign(shown=[f"{v:.3f} ± {e:.3f}" for v, e in zip(fixed.value, fixed.ci95, strict=True)])
+table = table.pivot_table(index=["model", "task", "criterion"], columns="ratio", values="shown",
+                          aggfunc="first")
+if len(band):
+    rand_rows = band.assign(criterion=f"random (mean [min, max] of {len(criterion_seeds)})",
+                            shown=[f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                                   zip(band["mean"], band["min"], band["max"], strict=True)])
+    table = pd.concat([table, rand_rows.pivot_table(index=["model", "task", "criterion"],
+                                                    columns="ratio", values="shown",
+                                                    aggfunc="first")]).sort_index()
 table.columns = [f"ratio {c:.2f}" for c in table.columns]
-display(Markdown(f"**Table 1.3** Accuracy by criterion and ratio (n = {n_examples} test examples per cell)."))
-table.round(3)
+display(Markdown(f"**Table 1.3** Accuracy by criterion and ratio (n = {n_examples} test examples per "
+                 "cell; ± half-width of the 95% interval)."))
+table
 
 # %% [markdown]
 # ## 1.4 What does dropping save?
@@ -178,7 +200,7 @@ r_third = min(pruned_ratios, key=lambda r: abs(r - 1 / 3)) if pruned_ratios else
 lines = []
 for (m, t), g in acc.groupby(["model", "task"]):
     full = g[g.ratio == 0].value.iloc[0]
-    at = g[np.isclose(g.ratio, r_third)]
+    at = g[np.isclose(g.ratio, r_third) & (g.criterion != "random")]
     parts = ", ".join(f"`{c}` {v:.2f}" for c, v in zip(at.criterion, at.value, strict=True))
     lines.append(f"- **{m} on {t}**: {full:.2f} unpruned; at ratio {r_third:.2f}: {parts}.")
 display(Markdown("**In this run** (accuracy, Table 1.3):\n\n" + "\n".join(lines)))
@@ -190,8 +212,8 @@ display(Markdown("**In this run** (accuracy, Table 1.3):\n\n" + "\n".join(lines)
 #   the other sub-layers change the direction of the residual stream by one or a few percent.
 # - Which sub-layers can go is a different question from which change the stream least. On these
 #   small models the criteria disagree sharply, and the cosine criterion measured on news text
-#   is not always the best for a sentiment or question task: compare the rows of Table 1.3, and
-#   keep the error bars in mind (64 examples give a standard error of about 0.06).
+#   is not always the best for a sentiment or question task: compare the rows of Table 1.3 with
+#   their intervals, and with the band of random permutations.
 # - Parameter savings are small for small models (attention is a minority of their weights; the
 #   embedding is a large share), and so are latency savings at short contexts: attention's share
 #   of the work grows with the sequence length (see {doc}`05_cost`).
@@ -205,7 +227,8 @@ display(Markdown("**In this run** (accuracy, Table 1.3):\n\n" + "\n".join(lines)
 #    importance profile with the others. Is the first layer always the most important?
 # 2. Set `tasks = ["trec", "bbc_news"]`: do multi-class tasks lose more accuracy than binary
 #    sentiment at the same `ratios`?
-# 3. Change `seed` for the `random` criterion a few times. How wide is the spread of accuracies
-#    at ratio 1/3? What does that say about single-seed comparisons?
+# 3. Give `criterion_seeds` ten values. How wide is the band of random permutations at ratio 1/3,
+#    compared with one configuration's own 95% interval? What does that say about single-seed
+#    comparisons?
 # 4. Register your own criterion (see {doc}`../reproduce`), e.g. "drop the most important
 #    layers first", and add it to `criteria` as an adversarial control.

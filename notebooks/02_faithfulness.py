@@ -46,6 +46,7 @@ fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
 ig_steps = 8
 shots = 1
 seed = 0
+importance_source = "bbc_news"
 device = "auto"
 batch_size = 16
 results_dir = "results"
@@ -54,17 +55,19 @@ importance_max_length = 128
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 from helpers import evaluation as ev
-from helpers import plots
+from helpers import plots, stats
 from helpers.results import ResultStore
 
 store = ResultStore(results_dir)
 pool = ev.ModelPool(device, importance_texts=importance_texts,
                     importance_max_length=importance_max_length)
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed)
+common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
+              importance_source=importance_source)
 criterion = criteria[0]
 faith_kw = dict(n_faithfulness=n_faithfulness, fractions=fractions, ig_steps=ig_steps)
 
@@ -101,32 +104,40 @@ for i in range(min(3, n_faithfulness)):
 # ## 2.2 Comprehensiveness and sufficiency against the pruning ratio
 #
 # Every method is computed on the same `n_faithfulness` test examples for every ratio. Error
-# bars are one standard error of the mean over examples. The dashed grey line is the random
-# control.
+# bars are 95% intervals of the mean over examples (1.96 standard errors). The dashed grey line
+# is the random control. The right panel shows the *normalised* comprehensiveness (Carton et al.
+# 2020): divided by how far the full input lifts the label's probability above an empty input,
+# so that a pruned model that has merely become less confident does not look less faithful.
 
 # %%
 grid = ev.faithfulness_grid(store, pool, models=models, tasks=tasks, criteria=[criterion],
                             ratios=ratios, methods=methods, batch_size=batch_size, **faith_kw, **common)
-aopc = grid[grid.metric.isin(["aopc_comprehensiveness", "aopc_sufficiency"])]
+grid["ci95"] = 1.96 * grid["sem"]
+panels = [("aopc_comprehensiveness", "AOPC comprehensiveness (↑ more faithful)", "Comprehensiveness"),
+          ("aopc_sufficiency", "AOPC sufficiency (↓ more faithful)", "Sufficiency"),
+          ("aopc_norm_comprehensiveness", "normalised comprehensiveness (↑)",
+           "Normalised comprehensiveness")]
+aopc = grid[grid.metric.isin([p[0] for p in panels])]
 for (m, t), g in aopc.groupby(["model", "task"]):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    plots.metric_vs_ratio(g, "aopc_comprehensiveness", hue="method", err="sem", ax=axes[0],
-                          baseline="random", ylabel="AOPC comprehensiveness (↑ more faithful)",
-                          title="Comprehensiveness")
-    plots.metric_vs_ratio(g, "aopc_sufficiency", hue="method", err="sem", ax=axes[1],
-                          baseline="random", ylabel="AOPC sufficiency (↓ more faithful)",
-                          title="Sufficiency")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for ax, (metric, ylabel, title) in zip(axes, panels, strict=True):
+        plots.metric_vs_ratio(g, metric, hue="method", err="ci95", ax=ax, baseline="random",
+                              ylabel=ylabel, title=title)
     fig.suptitle(f"{m} on {t}: faithfulness as attention layers are dropped ({criterion})")
     fig.tight_layout()
     plt.show()
 
 # %%
 table = aopc.assign(metric=aopc.metric.map({"aopc_comprehensiveness": "comprehensiveness ↑",
-                                             "aopc_sufficiency": "sufficiency ↓"}))
-table = table.pivot_table(index=["model", "task", "metric", "method"], columns="ratio", values="value")
+                                             "aopc_sufficiency": "sufficiency ↓",
+                                             "aopc_norm_comprehensiveness": "normalised comp. ↑"}),
+                    shown=[f"{v:.3f} ± {e:.3f}" for v, e in zip(aopc.value, aopc.ci95, strict=True)])
+table = table.pivot_table(index=["model", "task", "metric", "method"], columns="ratio",
+                          values="shown", aggfunc="first")
 table.columns = [f"ratio {r:.2f}" for r in table.columns]
-display(Markdown(f"**Table 2.1** AOPC comprehensiveness (higher is more faithful) and sufficiency "
-                 f"(lower is more faithful) by method and ratio (n = {n_faithfulness} examples)."))
+display(Markdown(f"**Table 2.1** AOPC comprehensiveness (higher is more faithful), sufficiency "
+                 f"(lower is more faithful) and normalised comprehensiveness by method and ratio "
+                 f"(mean ± half-width of the 95% interval, n = {n_faithfulness} examples)."))
 table.round(3)
 
 # %%
@@ -139,8 +150,11 @@ speed.round(2)
 # ## 2.3 Do explanations drift?
 #
 # For each method we compare the attribution of the full model with that of each pruned model on
-# the same examples: the Spearman correlation of the token scores and the overlap of their top
-# 20% tokens. 1 means the explanation did not change.
+# the same examples and for the same label: where the pruned model predicts another label than
+# the full one, its attribution is recomputed for the full model's label (signed methods would
+# otherwise flip sign and look like total disagreement). The agreement is the Spearman
+# correlation of the token scores and the overlap of their top 20% tokens (1 = unchanged), each
+# with a 95% bootstrap interval over examples; the share of flipped predictions stands beside it.
 
 # %%
 rows = []
@@ -152,22 +166,30 @@ for m in models:
             base = record(m, t, 0.0, method)
             for r in ratios:
                 d = ev.drift(base, record(m, t, r, method))
-                rows += [{"model": m, "task": t, "method": method, "ratio": r, "metric": k, "value": v}
-                         for k, v in d.items()]
+                for k in ("spearman", "top_k_overlap", "flipped"):
+                    values = d[k].dropna().to_numpy(dtype=float)
+                    est, lo, hi = (stats.mean_ci(values, seed=seed) if len(values) > 1
+                                   else (float(np.mean(values)) if len(values) else np.nan,) * 3)
+                    rows.append({"model": m, "task": t, "method": method, "ratio": r, "metric": k,
+                                 "value": est, "err": (hi - lo) / 2})
 agree = pd.DataFrame(rows)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-plots.metric_vs_ratio(agree, "spearman", hue="method", ax=axes[0], ylabel="Spearman ρ with the full model",
-                      title="Rank agreement of token scores")
-plots.metric_vs_ratio(agree, "top_k_overlap", hue="method", ax=axes[1], ylabel="top-20% overlap",
-                      title="Overlap of the most important tokens")
+plots.metric_vs_ratio(agree, "spearman", hue="method", ax=axes[0], err="err",
+                      ylabel="Spearman ρ with the full model", title="Rank agreement of token scores")
+plots.metric_vs_ratio(agree, "top_k_overlap", hue="method", ax=axes[1], err="err",
+                      ylabel="top-20% overlap", title="Overlap of the most important tokens")
 fig.suptitle("Explanation drift: pruned vs full model attributions")
 fig.tight_layout()
 plt.show()
 
 # %%
-drift_table = agree.pivot_table(index=["model", "task", "metric", "method"], columns="ratio", values="value")
+agree["value ± 95%"] = [f"{v:.3f} ± {e:.3f}" for v, e in zip(agree.value, agree.err, strict=True)]
+drift_table = agree.pivot_table(index=["model", "task", "metric", "method"], columns="ratio",
+                                values="value ± 95%", aggfunc="first")
 drift_table.columns = [f"ratio {r:.2f}" for r in drift_table.columns]
-display(Markdown("**Table 2.3** Agreement between full-model and pruned-model attributions."))
+display(Markdown("**Table 2.3** Agreement between full-model and pruned-model attributions of the "
+                 "same label, and the share of examples whose prediction flipped (mean ± half-width "
+                 "of the 95% bootstrap interval)."))
 drift_table.round(3)
 
 # %% [markdown]

@@ -25,18 +25,25 @@
 # %% tags=["parameters"]
 bench_results = "_build/bench/results.json"
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from bench import report
+from helpers import pages
+from helpers.tasks import get_task
+
+pages.setup()
+CHAPTER = "05_cost"
 
 # the latest local run if there is one, else the snapshot committed with the book
 path = next((p for p in (Path(bench_results), Path("bench/latest.json")) if p.exists()), None)
 results = report.load(path) if path is not None else None
+tables = report.tables(results) if results is not None else {}
 if results is None:
     display(Markdown(f"*No benchmark results at `{bench_results}` or `bench/latest.json` yet: run "
                      "`make bench`, then rebuild the book.*"))
@@ -47,17 +54,73 @@ else:
     display(Markdown(f"**Source:** `{path}`, run {done}. **Command:** `{meta.get('command', '?')}`. "
                      "**Measured on:** " + ", ".join(f"{k} = {v}" for k, v in env.items())))
 
-# %%
-if results is not None:
-    for name, table in report.tables(results).items():
-        display(Markdown(f"**{name}**"))
-        with pd.option_context("display.max_colwidth", None):
-            display(table.round(3) if hasattr(table, "round") else table)
 
-# %%
+def show(name: str) -> None:
+    """One benchmark table, rounded for reading (or a note that the section did not run)."""
+    table = tables.get(name)
+    if table is None or table.empty:
+        display(Markdown("*Not measured in this run.*"))
+        return
+    if "ratio" in table:
+        table = table.assign(ratio=table["ratio"].map(pages.ratio_label))
+    display(table.style.hide(axis="index").format(number, na_rep="–"))
+
+
+def number(value):
+    """Three decimals, or two significant digits for the tiny differences of the agreement columns."""
+    if isinstance(value, float):
+        return f"{value:.1e}" if 0 < abs(value) < 1e-3 else f"{value:.3f}"
+    return value
+
+
+# %% [markdown]
+# (tab-cost-targets)=
+# **Table C.1. Targets.** Each performance target we set ourselves, with the measured value.
+
+# %% tags=["hide-input"]
+show("targets")
+
+# %% [markdown]
+# (tab-cost-pruning)=
+# **Table C.2. Pruned against full models.** One row per model and share of attention sub-layers
+# dropped: size, prefill latency and generation throughput, and the measured speed-ups beside the
+# ones the FLOP count predicts.
+
+# %% tags=["hide-input"]
+show("pruning")
+
+# %% [markdown]
+# (fig-cost-speedup)=
+# **Figure C.1.** Measured (solid) and FLOP-predicted (dashed) prefill speed-up against the share
+# of attention sub-layers dropped.
+
+# %% tags=["hide-input"]
 if results is not None:
     report.plot_speedup(results)
     plt.show()
+
+# %% [markdown]
+# (tab-cost-attribution)=
+# **Table C.3. Attribution and faithfulness.** The batched pipeline against the
+# one-example-at-a-time Captum baseline: examples per second, speed-ups, and the agreement of
+# their numbers.
+
+# %% tags=["hide-input"]
+show("attribution")
+
+# %% [markdown]
+# (tab-cost-batch)=
+# **Table C.4. Scoring throughput against the batch size** (`label_probs`).
+
+# %% tags=["hide-input"]
+show("label_probs")
+
+# %% [markdown]
+# (tab-cost-notebooks)=
+# **Table C.5. Wall time of each chapter** in the run the benchmark recorded.
+
+# %% tags=["hide-input"]
+show("notebooks")
 
 # %% [markdown]
 # ## Reading the numbers
@@ -124,14 +187,179 @@ if results is not None:
 # recomputing the shared prefix and from batching perturbations; for many-step methods such as
 # integrated gradients the remaining cost is the model's own forward and backward on each
 # example's tokens.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. Run `make bench` on a GPU machine: the same command records the device and measures there.
-#    Which targets change, and why?
-# 2. Compare the prefill speed-up at 512 tokens with that at 4,096 tokens
-#    (`python -m bench.run --help` lists the options). Does the FLOP prediction follow?
-# 3. Raise the number of demonstrations (`--shots 4`) and re-run the attribution section. How do
-#    the token ratio and the measured speed-up move?
-# 4. Profile `input_x_gradient` with `python -m bench.profile --method input_x_gradient`. Where
-#    does its time go, compared with integrated gradients?
+# The numbers in the solutions are computed from the benchmark run shown above.
+
+# %% tags=["hide-input"]
+# What the solutions quote: predictions from the FLOP breakdown, shares of time, token counts.
+pruning = tables.get("pruning", pd.DataFrame())
+settings = ((results or {}).get("meta") or {}).get("settings") or {}
+seq = (settings.get("pruning") or {}).get("prefill_seq") or 512
+LONG = 4096
+
+
+def predicted_speedup(model: str, ratio: float, scale: float) -> float:
+    """FLOP-predicted prefill speed-up with every prompt `scale` times longer.
+
+    Per row, projections and MLP grow with the tokens, attention scores with their square, and
+    the LM head stays (one logit per row): the breakdown of the benchmark rescales exactly.
+    """
+    rows = (results["pruning"]["models"][model]).get("rows", [])
+
+    def flops(r: dict) -> float:
+        b = r["flops"]["prefill_breakdown"]
+        return (scale * (b["attention_projections"] + b["mlp"])
+                + scale**2 * b["attention_scores"] + b["lm_head"])
+
+    full = next(r for r in rows if r["ratio"] == 0)
+    pruned = next(r for r in rows if abs(r["ratio"] - ratio) < 1e-6)
+    return flops(full) / flops(pruned)
+
+
+def listing(values: dict) -> str:
+    """'a: 1.10×, b: 1.20×' for the solutions."""
+    return ", ".join(f"{k} {v:.2f}×" for k, v in values.items())
+
+
+third = pruning[(pruning["ratio"] - 1 / 3).abs() < 1e-6] if not pruning.empty else pruning
+models = [m for m in third.get("model", [])
+          if all("flops" in r for r in results["pruning"]["models"][m].get("rows", []))]
+if models:
+    glue("cost-pred-short", Markdown(listing({m: predicted_speedup(m, 1 / 3, 1) for m in models})),
+         display=False)
+    glue("cost-pred-long", Markdown(listing({m: predicted_speedup(m, 1 / 3, LONG / seq)
+                                              for m in models})), display=False)
+    glue("cost-measured-share", Markdown(", ".join(
+        f"{m} {v:.2f}" for m, v in zip(third["model"], third["measured / predicted"], strict=True))),
+        display=False)
+else:
+    for key in ("cost-pred-short", "cost-pred-long", "cost-measured-share"):
+        glue(key, Markdown("*(not measured in this run)*"), display=False)
+glue("cost-seq", Markdown(f"{seq:,}"), display=False)
+
+attribution = (results or {}).get("attribution") or {}
+tokens = attribution.get("tokens_per_row") or {}
+if tokens:
+    shots = attribution.get("shots") or 1  # None: the prompt's default, one per label
+    n_labels = len(get_task(attribution.get("task", "mr")).labels)
+    per_demo = tokens["body_mean"] + tokens["suffix"]  # a demonstration is an example and its answer
+    longer_prefix = tokens["prefix"] + (4 - shots) * n_labels * per_demo
+    body = tokens["body_mean"] + tokens["suffix"]
+    glue("cost-bound", Markdown(f"{tokens['ratio']:.1f}"), display=False)
+    glue("cost-bound-4", Markdown(f"{(longer_prefix + body) / body:.0f}"), display=False)
+    glue("cost-prefix", Markdown(f"{tokens['prefix']:.0f} tokens at {shots} per label"),
+         display=False)
+else:
+    for key in ("cost-bound", "cost-bound-4", "cost-prefix"):
+        glue(key, Markdown("*(not measured)*"), display=False)
+
+methods = attribution.get("methods") or {}
+share = {m: r["pipeline"]["attribution_s"] / r["pipeline"]["total_s"]
+         for m, r in methods.items() if (r.get("pipeline") or {}).get("total_s")}
+glue("cost-ixg-share", Markdown(f"{100 * share['input_x_gradient']:.0f}%"
+                                if "input_x_gradient" in share else "*(not measured)*"), display=False)
+glue("cost-ig-share", Markdown(f"{100 * share['integrated_gradients']:.0f}%"
+                               if "integrated_gradients" in share else "*(not measured)*"),
+     display=False)
+
+if not third.empty:
+    measured = third["prefill speedup"].astype(float)
+    predicted = third["predicted (FLOPs)"].astype(float)
+    device = (env.get("device_name") or env.get("device_type") or "this machine")
+    pages.record_finding(
+        CHAPTER, "prefill-speedup",
+        f"In the benchmark run shown in the Cost appendix (`{path}`), dropping a third of the "
+        f"attention sub-layers made prefill {measured.min():.2f}× to {measured.max():.2f}× faster "
+        f"on {device}, where the FLOP count predicts {predicted.min():.2f}× to "
+        f"{predicted.max():.2f}×.",
+        "tab-cost-pruning")
+
+# %% [markdown]
+# :::{exercise} The same benchmark on a GPU
+# :label: cost-ex-gpu
+#
+# Run `make bench` on a machine with a CUDA GPU: the same command records the device and measures
+# there. Which targets of {ref}`Table C.1 <tab-cost-targets>` change, and why?
+# :::
+#
+# :::{solution} cost-ex-gpu
+# :class: dropdown
+#
+# **What to change:** nothing but the machine; `device: auto` picks the GPU, and the models run
+# in bfloat16 there.
+#
+# **What to expect:** the FLOP predictions stay as they are (they count arithmetic only), while
+# the measured speed-ups move. On this run the measured prefill speed-up at 1/3 reached these
+# shares of the prediction: {glue:md}`cost-measured-share`. If on the GPU a share falls well
+# below 0.8, fixed costs that do not shrink with the dropped layers (kernel launches, the
+# embedding and LM head, Python overhead) dominate these small models; if it stays near 1, the
+# GPU spends its time where the FLOPs are. The speed-ups of {ref}`Table C.3 <tab-cost-attribution>`
+# are likely to grow: a GPU runs a batch of small forwards in about the time of one, so the
+# one-example-at-a-time baseline gains little from the faster device and the batched pipeline
+# gains much.
+# :::
+#
+# :::{exercise} Longer prompts
+# :label: cost-ex-seq
+#
+# Compare the prefill speed-up at {glue:md}`cost-seq` tokens with that at 4,096 tokens
+# (`python -m bench.run --help` lists the options). Does the FLOP prediction follow?
+# :::
+#
+# :::{solution} cost-ex-seq
+# :class: dropdown
+#
+# **What to change:** `python -m bench.run --sections pruning --prefill-seq 4096 --prefill-batch 1`
+# (a smaller batch keeps the memory in check).
+#
+# **What to expect:** attention scores grow with the square of the length and everything else
+# linearly, so attention's share of the FLOPs, and the predicted saving, grow. Rescaling this
+# run's FLOP breakdown, the predicted speed-up at 1/3 goes from {glue:md}`cost-pred-short` to
+# {glue:md}`cost-pred-long`. The measured speed-ups should rise too; if they rise more than
+# predicted, the attention kernels cost more per FLOP than the linear layers on your machine.
+# :::
+#
+# :::{exercise} More demonstrations
+# :label: cost-ex-shots
+#
+# Raise the number of demonstrations (`--shots 4`) and re-run the attribution section. How do
+# the token ratio and the measured speed-up of {ref}`Table C.3 <tab-cost-attribution>` move?
+# :::
+#
+# :::{solution} cost-ex-shots
+# :class: dropdown
+#
+# **What to change:** `python -m bench.run --sections attribution --shots 4`.
+#
+# **What to expect:** the shared prefix ({glue:md}`cost-prefix` in this run) grows by one
+# example and its answer per extra demonstration and label, while each example's own tokens
+# stay. So the token ratio, the bound on the attribution speed-up, rises from
+# {glue:md}`cost-bound` to roughly {glue:md}`cost-bound-4` (an estimate that takes each
+# demonstration to be as long as the average test example). The baseline pays for the longer
+# prefix in every forward, the pipeline once, so both speed-ups should grow; integrated
+# gradients' attribution speed-up stays further below the bound than input × gradient's, as its
+# forward and backward steps on the example's own tokens do not get cheaper.
+# :::
+#
+# :::{exercise} Where input × gradient spends its time
+# :label: cost-ex-profile
+#
+# Profile `input_x_gradient` with `python -m bench.profile --method input_x_gradient`. Where
+# does its time go, compared with integrated gradients?
+# :::
+#
+# :::{solution} cost-ex-profile
+# :class: dropdown
+#
+# **What to change:** only the `--method` argument.
+#
+# **What to expect:** in this run the attribution step took {glue:md}`cost-ixg-share` of the
+# input × gradient pipeline's time and {glue:md}`cost-ig-share` of the integrated-gradients
+# pipeline's; the rest is the batched forwards that score the deleted tokens. So the profile of
+# input × gradient should be dominated by forward-only matrix products (`aten::mm`,
+# `aten::addmm`) with few backward operators, where integrated gradients shows the backward
+# of every step.
+# :::

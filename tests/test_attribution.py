@@ -243,7 +243,7 @@ def test_random_is_seeded_per_example(tiny):
 def test_errors(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="gradient, input_x_gradient"):
-        run(model, tok, "lrp")
+        run(model, tok, "shap")
     with pytest.raises(TypeError, match="n_steps"):
         run(model, tok, "gradient", n_steps=4)
     with pytest.raises(ValueError, match="one score"):
@@ -268,3 +268,41 @@ def test_embedding_path_matches_token_path(arch):
     for method in ("input_x_gradient", "integrated_gradients", "attention"):
         for a, p in zip(run(model, tok, method), probs, strict=True):
             assert a.target == int(p.argmax()) and a.prob == pytest.approx(p.max(), abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lrp", "lrp_cp"])
+def test_lrp_matches_a_whole_prompt_reference(tiny, method):
+    # cached prefix, padding and batching change nothing: the reference runs each prompt whole
+    # inside lrp_mode and explains z_target - mean of the other label logits, written out here
+    from helpers.lrp import lrp_mode
+
+    model, tok = tiny
+    examples = EXAMPLES[:3]
+    attrs = run(model, tok, method, examples=examples, batch_size=3)
+    prompt = build_prompt(tok, TASK, demos=[])
+    start = len(prompt.prefix_ids)
+    for a in attrs:
+        ids = torch.tensor(list(prompt.prefix_ids) + a.token_ids + list(prompt.suffix_ids))
+        x = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        with lrp_mode(model, "attnlrp" if method == "lrp" else "cp"):
+            z = model(inputs_embeds=x[None]).logits[0, -1, list(prompt.label_ids)]
+            target = int(z.argmax())
+            others = torch.cat([z[:target], z[target + 1:]])
+            explained = z[target] - others.mean()
+            explained.backward()
+        ref = (x * x.grad).sum(-1)[start : start + len(a.token_ids)].detach().numpy()
+        assert a.target == target and a.method == method
+        np.testing.assert_allclose(a.scores, ref, atol=1e-5 * np.abs(ref).max())
+        assert a.details["explained"] == pytest.approx(float(explained.detach()), abs=1e-5)
+        assert a.prob == pytest.approx(float(torch.softmax(z.detach(), -1)[target]), abs=1e-5)
+
+
+def test_lrp_explains_fixed_targets(tiny):
+    model, tok = tiny
+    own = run(model, tok, "lrp_cp")
+    flipped = run(model, tok, "lrp_cp", targets=[1 - a.target for a in own])
+    for a, b in zip(own, flipped, strict=True):
+        assert b.target == 1 - a.target
+        # two labels: log-odds of the other label is the negative, and LRP is linear in it
+        np.testing.assert_allclose(b.scores, -a.scores, atol=1e-6 * np.abs(a.scores).max())
+        assert b.details["explained"] == pytest.approx(-a.details["explained"], abs=1e-6)

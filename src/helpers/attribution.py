@@ -29,9 +29,20 @@ Methods (`METHODS`), all ours to choose since the paper's are not public:
   Eager attention is switched on for the call (sdpa returns no weights) and then restored.
 - ``random``: uniform [0, 1) scores seeded by option ``random_seed`` (0) and the example's uid, so
   an example gets the same scores whatever the batch; the control every method must beat.
+- ``lrp`` and ``lrp_cp``: AttnLRP and CP-LRP (`lrp.lrp_mode`), embedding * modified gradient
+  summed over the hidden dimension. LRP explains a linear readout, not a log-probability, so
+  these explain the same label (the predicted one, or `targets`) through `lrp.label_log_odds`:
+  the target's label-word logit minus the mean of the other label words' logits, i.e.
+  log(p_target / p_other) for two labels. Not the bare target logit, which also credits tokens
+  that raise every label word alike and so move no label-set probability; not the label-set
+  log-probability, whose gradient explains z_target - sum_j p_j z_j, a readout that shrinks as
+  p_target -> 1. Positive = supports the target over the other labels. ``details["explained"]``
+  holds the explained value; the body's relevances sum to less than it, since the suffix, the
+  cached prefix (whose keys and values are constants here, so relevance reaching the prefix is
+  not computed) and the biases take the rest.
 
-Batching: examples are taken shortest first, so a batch pads little. Gradient and input x
-gradient run `batch_size` examples per forward and backward. Integrated gradients takes
+Batching: examples are taken shortest first, so a batch pads little. Gradient, input x
+gradient and the LRP methods run `batch_size` examples per forward and backward. Integrated gradients takes
 `batch_size` examples per chunk (one forward for their targets, one at the baseline for the
 completeness error) and hands Captum as many of them at a time as fit their steps into one
 forward of `internal_batch_size` rows, each such group padded only to its own longest body.
@@ -44,12 +55,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from .lrp import label_log_odds, lrp_mode
 from .progress import progress as progress_bar
 from .pruning import attention_module, decoder_layers, is_dropped
 from .scoring import (
@@ -71,7 +84,10 @@ METHODS: tuple[str, ...] = (
     "occlusion",
     "attention",
     "random",
+    "lrp",
+    "lrp_cp",
 )
+LRP_VARIANTS = {"lrp": "attnlrp", "lrp_cp": "cp"}  # method -> `lrp.lrp_mode` variant
 GRADIENT_METHODS = ("gradient", "input_x_gradient", "integrated_gradients")
 _OPTIONS: dict[str, frozenset[str]] = {
     "gradient": frozenset(),
@@ -80,6 +96,8 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "occlusion": frozenset(),
     "attention": frozenset({"layer"}),
     "random": frozenset({"random_seed"}),
+    "lrp": frozenset(),
+    "lrp_cp": frozenset(),
 }
 
 
@@ -118,12 +136,15 @@ def attribute(
     demos: Sequence[Example] | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    targets: Sequence[int] | None = None,
     **options: Any,
 ) -> list[Attribution]:
     """Attribute each example's predicted label to its own tokens with `method` (see module doc).
 
     The prompt frame is `scoring.build_prompt(tokenizer, task, shots=, seed=, demos=)`, as for
     classification. `batch_size` is examples per forward (occlusion and random: rows per forward);
+    `targets` fixes the explained label of each example (e.g. another model's prediction, so that
+    two models' attributions explain the same label) instead of the model's own prediction;
     `options` are the method's own (module doc); unknown ones raise TypeError.
     """
     if method not in METHODS:
@@ -138,6 +159,11 @@ def attribute(
     bodies = encode_bodies(tokenizer, task, examples)
     if any(len(b) == 0 for b in bodies):
         raise ValueError("every example needs at least one body token")
+    if targets is not None:
+        targets = [int(t) for t in targets]
+        if len(targets) != len(bodies) or not all(0 <= t < len(task.labels) for t in targets):
+            raise ValueError(f"targets must hold one label index in 0..{len(task.labels) - 1} "
+                             f"per example ({len(bodies)}), got {len(targets)}")
     run = {
         "occlusion": _occlusion,
         "random": _random,
@@ -145,7 +171,7 @@ def attribute(
     }.get(method, _gradients)
     results = run(
         model, tokenizer, prompt, bodies, examples, method=method, batch_size=batch_size,
-        progress=progress, **options,
+        progress=progress, targets=targets, **options,
     )
     out = []
     for ex, body, (scores, target, prob, extra) in zip(examples, bodies, results, strict=True):
@@ -178,6 +204,13 @@ def _device(model) -> torch.device:
 def _chunks(n: int, size: int, enabled: bool, desc: str) -> Iterator[range]:
     for s in progress_bar(range(0, n, size), desc=desc, enabled=enabled, min_items=2):
         yield range(s, min(s + size, n))
+
+
+def _targets(logp: torch.Tensor, fixed: Sequence[int] | None) -> torch.Tensor:
+    # the row's own prediction, or the label the caller fixed
+    if fixed is None:
+        return logp.argmax(dim=-1)
+    return torch.tensor(list(fixed), device=logp.device, dtype=torch.long)
 
 
 def _log_probs(logits: np.ndarray) -> np.ndarray:
@@ -221,7 +254,7 @@ def _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths) 
 
 
 def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
-               n_steps: int = 16, ig_method: str = "gausslegendre",
+               targets=None, n_steps: int = 16, ig_method: str = "gausslegendre",
                internal_batch_size: int | None = None) -> list[_Result]:
     if method == "integrated_gradients" and n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -232,25 +265,30 @@ def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size
     # waste the least compute. Results go back to the caller's order.
     order = sorted(range(len(bodies)), key=lambda i: len(bodies[i]))
     out: list[_Result | None] = [None] * len(bodies)
+    rules = lrp_mode(model, LRP_VARIANTS[method]) if method in LRP_VARIANTS else nullcontext()
     # gradients also when the caller runs under no_grad or inference_mode
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), rules:
         kv = prefix_cache(model, prompt)
         for chunk in _chunks(len(order), batch_size, progress, method):
             idx = [order[k] for k in chunk]
+            fixed = None if targets is None else [targets[i] for i in idx]
             if method == "integrated_gradients":
                 results = _integrated_gradients(
                     model, tokenizer, prompt, kv, [bodies[i] for i in idx], n_steps, ig_method,
-                    rows,
+                    rows, fixed,
                 )
             else:
                 b = _batch(model, tokenizer, prompt, [bodies[i] for i in idx])
-                results = _plain_gradient(model, prompt, kv, b, method)
+                if method in LRP_VARIANTS:
+                    results = _lrp(model, prompt, kv, b, fixed)
+                else:
+                    results = _plain_gradient(model, prompt, kv, b, method, fixed)
             for i, result in zip(idx, results, strict=True):
                 out[i] = result
     return out  # type: ignore[return-value]
 
 
-def _plain_gradient(model, prompt, kv, b: _Batch, method: str) -> list[_Result]:
+def _plain_gradient(model, prompt, kv, b: _Batch, method: str, fixed=None) -> list[_Result]:
     from captum.attr import InputXGradient, Saliency
 
     # Captum explains a scalar per row: the log-probability of the label the row predicts. Rows
@@ -259,7 +297,7 @@ def _plain_gradient(model, prompt, kv, b: _Batch, method: str) -> list[_Result]:
 
     def explained(body_embeds, const, body_mask, lengths):
         logp = _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths)
-        seen["target"] = logp.detach().argmax(dim=-1)
+        seen["target"] = _targets(logp.detach(), fixed)
         chosen = logp.gather(1, seen["target"][:, None]).squeeze(1)
         seen["prob"] = chosen.detach().exp()
         return chosen
@@ -280,8 +318,26 @@ def _plain_gradient(model, prompt, kv, b: _Batch, method: str) -> list[_Result]:
     ]
 
 
+def _lrp(model, prompt, kv, b: _Batch, fixed=None) -> list[_Result]:
+    # inside lrp_mode: one forward and one backward for the batch (rows are independent)
+    x = b.embeds.detach().clone().requires_grad_(True)
+    embeds = torch.where(b.body_mask[..., None], x, b.embeds)
+    logits = frame_logits(model, prompt, kv, inputs_embeds=embeds, lengths=b.lengths)
+    targets = _targets(logits.detach(), fixed)
+    explained = label_log_odds(logits, targets)
+    (grad,) = torch.autograd.grad(explained.sum(), x)
+    explained = explained.detach().double().cpu().numpy()
+    wide = torch.promote_types(x.dtype, torch.float32)
+    scores = (x.detach().to(wide) * grad.to(wide)).sum(dim=-1).double().cpu().numpy()
+    probs = torch.softmax(logits.detach().double(), dim=-1).gather(1, targets[:, None])
+    return [
+        (scores[j, :n], int(targets[j]), float(probs[j]), {"explained": float(explained[j])})
+        for j, n in enumerate(b.body_lengths)
+    ]
+
+
 def _integrated_gradients(model, tokenizer, prompt, kv, bodies, n_steps, ig_method,
-                          rows) -> list[_Result]:
+                          rows, fixed=None) -> list[_Result]:
     from captum.attr import IntegratedGradients
 
     def forward(body_embeds, const, body_mask, lengths):
@@ -291,7 +347,7 @@ def _integrated_gradients(model, tokenizer, prompt, kv, bodies, n_steps, ig_meth
     with torch.no_grad():
         logp = forward(b.embeds, b.embeds, b.body_mask, b.lengths)
         logp_zero = forward(torch.zeros_like(b.embeds), b.embeds, b.body_mask, b.lengths)
-    targets = logp.argmax(dim=-1)
+    targets = _targets(logp, fixed)
     gap = (logp - logp_zero).gather(1, targets[:, None]).squeeze(1)
     probs = logp.gather(1, targets[:, None]).exp().squeeze(1)
     # Each Captum call takes as many examples as fit their steps into one forward of `rows`
@@ -331,7 +387,7 @@ def _integrated_gradients(model, tokenizer, prompt, kv, bodies, n_steps, ig_meth
 
 
 def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size,
-               progress) -> list[_Result]:
+               progress, targets=None) -> list[_Result]:
     # every leave-one-out body of every example, after the full bodies, in one batched call
     rows: list[list[int]] = [list(b) for b in bodies]
     for b in bodies:
@@ -343,7 +399,7 @@ def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size
     out: list[_Result] = []
     start = len(bodies)
     for i, b in enumerate(bodies):
-        target = int(logp[i].argmax())
+        target = int(logp[i].argmax()) if targets is None else targets[i]
         deleted = logp[start : start + len(b), target]
         start += len(b)
         out.append((logp[i, target] - deleted, target, float(np.exp(logp[i, target])), {}))
@@ -351,14 +407,14 @@ def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size
 
 
 def _random(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
-            random_seed: int = 0) -> list[_Result]:
+            targets=None, random_seed: int = 0) -> list[_Result]:
     logp = _log_probs(
         body_logits(model, tokenizer, prompt, bodies, batch_size=batch_size, progress=progress)
     )
     out: list[_Result] = []
-    for ex, b, lp in zip(examples, bodies, logp, strict=True):
+    for i, (ex, b, lp) in enumerate(zip(examples, bodies, logp, strict=True)):
         rng = np.random.default_rng([random_seed, zlib.crc32(ex.uid.encode("utf-8"))])
-        target = int(lp.argmax())
+        target = int(lp.argmax()) if targets is None else targets[i]
         out.append((rng.random(len(b)), target, float(np.exp(lp[target])), {}))
     return out
 
@@ -379,7 +435,7 @@ def kept_layer(model, layer: int = -1) -> int:
 
 
 def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
-               layer: int = -1) -> list[_Result]:
+               targets=None, layer: int = -1) -> list[_Result]:
     used = kept_layer(model, layer)
     module = attention_module(decoder_layers(model)[used])
     kv = prefix_cache(model, prompt)
@@ -407,10 +463,10 @@ def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size
                 raise RuntimeError(f"layer {used} returned no attention weights")
             # keys: the cached prefix (possibly cut by a sliding window) then this chunk's rows
             first = weights.shape[-1] - b.ids.shape[1]
-            targets = logp.argmax(dim=-1)
+            chosen = _targets(logp, None if targets is None else [targets[i] for i in chunk])
             for j, n in enumerate(b.body_lengths):
                 row = weights[j, :, int(b.lengths[j]) - 1, first : first + n].mean(dim=0)
-                t = int(targets[j])
+                t = int(chosen[j])
                 out.append((row.double().cpu().numpy(), t, float(logp[j, t].exp()), {"layer": used}))
     finally:
         handle.remove()

@@ -2,33 +2,56 @@
 
     python -m helpers.book run --profile params/default.yml
     python -m helpers.book chapter 02_faithfulness --profile params/default.yml --models gemma3-270m --tasks mr,trec
+    python -m helpers.book html          # build _build/html (see helpers.site)
+    python -m helpers.book notebooks     # write the Colab/Binder notebooks (see helpers.site)
 
 The text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
 profile's parameters injected, and written to book/chapters/ only when every cell succeeded
-(temporary file, then rename). A full run first removes every executed chapter, so no stale
-notebook can be built. Wall times of runs into book/chapters go to _build/timings.json.
+(temporary file, then rename). A full run first removes every executed chapter and the recorded
+findings, so nothing stale can be built. Wall times of runs into book/chapters go to
+_build/timings.json. While a chapter runs, the terminal shows one status line: the chapter, the
+cell, the units the kernel reports through helpers.progress, and the elapsed time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
+from traitlets.config import Config
+
+from . import progress as prog
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ("01_pruning_method", "02_faithfulness", "03_calibration", "04_cross_model", "05_cost")
 PARAMETER_KEYS = {"models", "tasks", "ratios", "criteria", "methods", "n_examples", "n_faithfulness",
                   "shots", "seed", "device", "batch_size", "results_dir", "fractions", "ig_steps",
                   "n_calibration", "n_bins", "importance_texts", "importance_max_length",
-                  "latency_batch", "latency_tokens", "acc_tolerance", "bench_results"}
+                  "latency_batch", "latency_tokens", "acc_tolerance", "bench_results",
+                  "demo_seeds", "criterion_seeds", "importance_source", "alpha", "n_resamples"}
+# The reader sees this run's values in the chapter's parameter table (helpers.pages), so the
+# default and the injected parameter cells are dropped from the HTML (they stay in the .ipynb).
+HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
+ENGINE = "pruning-book"
+
+
+def kernel_config(socket_dir: str | os.PathLike) -> Config:
+    """IPC sockets for the kernel, in `socket_dir`: no TCP traffic, so no warning about it."""
+    # a path of its own per kernel: two runs in one folder must not share sockets
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
 
 
 def load_profile(path: str | os.PathLike) -> dict[str, Any]:
@@ -70,9 +93,98 @@ def chapter_parameters(profile: dict[str, Any], notebook: str, **overrides: Any)
     return params
 
 
-def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLike) -> float:
+class _Watch:
+    """What the status line shows: chapter, cell n of N, the kernel's units, elapsed time."""
+
+    def __init__(self, notebook: str, status_file: Path) -> None:
+        self.notebook, self.status_file = notebook, status_file
+        self.cell, self.cells = 0, 0
+        self.start = time.monotonic()
+
+    def text(self) -> str:
+        parts = [f"[book] {self.notebook}"]
+        if self.cells:
+            parts.append(f"cell {self.cell}/{self.cells}")
+        for unit in prog.read_status(self.status_file)[:3]:
+            parts.append(f"{unit.get('desc') or unit['kind']} {prog.bar(unit['done'], unit['total'])}")
+        parts.append(prog.clock(time.monotonic() - self.start))
+        return "  ".join(parts)
+
+
+_watch: _Watch | None = None  # the chapter in flight, for the papermill engine below
+
+
+def _tracking_engine() -> str:
+    """Register the papermill engine that tells the status line which code cell is running."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class TrackingEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
+            cell_start = nb_man.cell_start
+
+            def start(cell, cell_index=None, **kw):
+                if _watch is not None and cell_index in code:
+                    _watch.cell, _watch.cells = code.index(cell_index) + 1, len(code)
+                return cell_start(cell, cell_index, **kw)
+
+            nb_man.cell_start = start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE, TrackingEngine)
+    return ENGINE
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts, and restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _status(watch: _Watch, line: prog.StatusLine) -> Iterator[None]:
+    """Redraw the status line from a background thread while the chapter runs."""
+    global _watch
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            line.update(watch.text())
+
+    _watch = watch
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        _watch = None
+
+
+def hide_parameter_cells(nb: Any) -> None:
+    """Tag the default and the injected parameter cells `remove-cell` (hidden in the HTML)."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if any(t in tags for t in HIDDEN_CELL_TAGS) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+
+
+def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLike,
+            line: prog.StatusLine | None = None) -> float:
     """Execute one chapter; write out_dir/notebook.ipynb only if it succeeds; return seconds."""
     import jupytext
+    import nbformat
     import papermill
 
     source = ROOT / "notebooks" / f"{notebook}.py"
@@ -80,25 +192,38 @@ def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLik
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    line = line or prog.StatusLine()
+    for stale in out_dir.glob(f".{notebook}-*"):  # left by a run that was killed outright
+        shutil.rmtree(stale, ignore_errors=True)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{notebook}-") as tmp:
+    with (tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{notebook}-") as tmp,
+          tempfile.TemporaryDirectory(prefix="pb-") as sockets):  # short: sockets allow 107 bytes
         src, dst = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        status_file = Path(tmp) / "status.json"
         jupytext.write(nb, src, fmt="ipynb")
         declared = papermill.inspect_notebook(str(src))
         parameters = {k: v for k, v in parameters.items() if k in declared}
+        watch = _Watch(notebook, status_file)
+        env = {"TQDM_DISABLE": "1", prog.STATUS_ENV: str(status_file)}
         try:
-            papermill.execute_notebook(
-                str(src), str(dst), parameters=parameters, kernel_name="python3", cwd=str(ROOT),
-                progress_bar=False, log_output=False, report_mode=False,
-            )
+            with _environment(**env), _status(watch, line):
+                papermill.execute_notebook(
+                    str(src), str(dst), parameters=parameters, kernel_name="python3", cwd=str(ROOT),
+                    progress_bar=False, log_output=False, report_mode=False,
+                    engine_name=_tracking_engine(), config=kernel_config(sockets),
+                )
         except papermill.PapermillExecutionError as err:
             failed = ROOT / "_build" / "failed" / f"{notebook}.ipynb"
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(dst, failed)
+            line.print(f"[book] {notebook} failed after {prog.clock(time.perf_counter() - start)}")
             raise SystemExit(
                 f"Chapter {notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"The failed notebook is {failed}; nothing was written to {out_dir}."
             ) from None
+        executed = nbformat.read(dst, as_version=4)
+        hide_parameter_cells(executed)
+        nbformat.write(executed, dst)
         os.replace(dst, out_dir / f"{notebook}.ipynb")
     return time.perf_counter() - start
 
@@ -115,7 +240,8 @@ def _write_timings(timings: dict[str, float], profile_path: str) -> None:
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
-def prepare_models(profile: dict[str, Any], models: list[str] | None = None) -> float:
+def prepare_models(profile: dict[str, Any], models: list[str] | None = None,
+                   line: prog.StatusLine | None = None) -> float:
     """Convert the profile's offline models to the cache before any chapter runs; returns seconds."""
     from .models import OFFLINE_MODELS, offline_model_path
 
@@ -123,32 +249,89 @@ def prepare_models(profile: dict[str, Any], models: list[str] | None = None) -> 
     if not models:
         for over in (profile.get("chapters") or {}).values():
             names |= set((over or {}).get("models") or [])
+    todo = sorted(n for n in names if n in OFFLINE_MODELS)
+    line = line or prog.StatusLine()
     start = time.perf_counter()
-    for name in sorted(n for n in names if n in OFFLINE_MODELS):
-        offline_model_path(name)
+    stop = threading.Event()
+    current = {"name": "", "i": 0}
+
+    def loop() -> None:  # conversion is one long call: show that it is alive
+        while not stop.wait(0.5):
+            line.update(f"[book] preparing model {current['name']} "
+                        f"{prog.bar(current['i'], len(todo))}  {prog.clock(time.perf_counter() - start)}")
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        for i, name in enumerate(todo):
+            current.update(name=name, i=i)
+            offline_model_path(name)
+    finally:
+        stop.set()
+        thread.join()
     return time.perf_counter() - start
+
+
+def findings_dir(out_dir: Path) -> Path:
+    """Where the chapters executed into `out_dir` record their findings (see helpers.pages)."""
+    from .pages import GENERATED_DIR
+
+    return out_dir.parent / GENERATED_DIR.name
+
+
+def _relative(path: str | os.PathLike) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
 def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str | None = None,
         **overrides: Any) -> dict[str, float]:
     """Execute chapters in order on a profile; returns the wall time of each."""
+    from . import pages
+
     profile = load_profile(profile_path)
+    problems = check(profile_path, tuple(notebooks), **{k: v for k, v in overrides.items()
+                                                       if k in ("models", "tasks")})
+    if problems:  # fail before any model loads, naming every problem
+        raise ValueError(f"{profile_path} has {len(problems)} problem(s):\n  - "
+                         + "\n  - ".join(problems))
     out = Path(out_dir) if out_dir else ROOT / "book" / "chapters"
+    generated = findings_dir(out)
+    findings = generated / pages.FINDINGS_JSON
     if tuple(notebooks) == NOTEBOOKS:
         for stale in out.glob("*.ipynb"):
             stale.unlink()
-    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would clutter the book's pages
-    seconds = prepare_models(profile, overrides.get("models"))
+        findings.unlink(missing_ok=True)
+    line = prog.StatusLine()
+    seconds = prepare_models(profile, overrides.get("models"), line)
     if seconds > 1:
-        print(f"[book] offline models converted and cached in {seconds:.0f} s", flush=True)
+        line.print(f"[book] offline models converted and cached in {seconds:.0f} s")
     timings = {}
-    for nb in notebooks:
-        print(f"[book] executing {nb} ...", flush=True)
-        timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out)
-        print(f"[book] {nb} done in {timings[nb]:.0f} s", flush=True)
+    given = {k: v for k, v in overrides.items() if v is not None and k != "results_dir"}
+    for i, nb in enumerate(notebooks, 1):
+        line.print(f"[book] executing {nb} ({i} of {len(notebooks)}) ...")
+        pages.reset_findings(nb, {"profile": _relative(profile_path), "overrides": given}, findings)
+        with _environment(**{pages.FINDINGS_ENV: str(findings)}):
+            timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out, line)
+        line.print(f"[book] {nb} done in {prog.clock(timings[nb])}")
+    pages.write_findings_page(generated)
     if out == ROOT / "book" / "chapters":  # only the book's own run feeds the Cost appendix
         _write_timings(timings, str(profile_path))
     return timings
+
+
+def check(profile_path: str | os.PathLike, notebooks: tuple[str, ...] = NOTEBOOKS,
+          **overrides: Any) -> list[str]:
+    """Every problem of a profile (with overrides), found without loading a model."""
+    from .profiles import check_profile
+
+    profile = load_profile(profile_path)
+    for key, value in overrides.items():
+        if value is not None:
+            profile[key] = value
+            for over in (profile.get("chapters") or {}).values():
+                (over or {}).pop(key, None)
+    return check_profile(profile, notebooks)
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -156,7 +339,7 @@ def _list(value: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `run` (every chapter) or `chapter NAME` (one chapter, with overrides)."""
+    """Command line: `run`, `chapter NAME`, `html` (build the site), `notebooks` (launch copies)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute every chapter")
@@ -167,10 +350,39 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--out", default=None, help="folder for executed notebooks (default book/chapters)")
         p.add_argument("--models", default=None, help="comma-separated model names")
         p.add_argument("--tasks", default=None, help="comma-separated task names")
+    p_check = sub.add_parser("check", help="validate a profile without loading a model")
+    p_check.add_argument("profile", nargs="?", default=str(ROOT / "params" / "default.yml"))
+    p_html = sub.add_parser("html", help="build the HTML from the executed chapters")
+    p_nbs = sub.add_parser("notebooks", help="write the notebooks Colab and Binder open")
+    for p in (p_html, p_nbs):
+        p.add_argument("--repo-url", default=None,
+                       help="public https URL of the repository (default: $BOOK_REPO_URL, else the "
+                            "git remote 'origin'); 'none' turns the repository buttons off")
+        p.add_argument("--branch", default=None, help="branch the links use (default: the current one)")
+    p_html.add_argument("--source", default=str(ROOT), help="the book's source folder")
     args = parser.parse_args(argv)
-    overrides = {"models": _list(args.models), "tasks": _list(args.tasks)}
-    notebooks = NOTEBOOKS if args.command == "run" else (args.notebook,)
+    # `kill` (SIGTERM) unwinds like Ctrl-C: the kernel is shut down, temporary files removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
+        if args.command in ("html", "notebooks"):
+            from . import site
+
+            url = site.repository_url(args.repo_url)
+            branch = args.branch or site.repository_branch()
+            if args.command == "html":
+                site.build_html(args.source, repo_url=url, branch=branch)
+            else:
+                site.write_launch_notebooks(url, branch)
+            return
+        if args.command == "check":
+            problems = check(args.profile)
+            if problems:
+                sys.exit(f"error: {args.profile} has {len(problems)} problem(s):\n  - "
+                         + "\n  - ".join(problems))
+            print(f"{args.profile}: ok")
+            return
+        overrides = {"models": _list(args.models), "tasks": _list(args.tasks)}
+        notebooks = NOTEBOOKS if args.command == "run" else (args.notebook,)
         run(args.profile, notebooks, args.out, **overrides)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")

@@ -196,9 +196,11 @@ class _Draws:
         self.pruned: dict[str, np.ndarray] = {}
         self.delta: dict[str, st.Boot] = {}
         cache: dict[tuple[int, str, str], st.Boot] = {}  # unpruned outputs shared by configurations
+        self.root_delta: dict[str, np.ndarray] = {}  # squared metrics: replicates on the root scale
         for m in metrics:
             full, pruned = np.empty(n_configs), np.empty(n_configs)
             draws = np.empty((n_resamples, n_configs))
+            roots = np.empty((n_resamples, n_configs)) if m.endswith("_sq") else None
             for i, c in enumerate(changes):
                 rows = idx[f"examples:{c.example_set}"]
                 key = (id(c.probs_full), m, c.example_set)
@@ -206,7 +208,11 @@ class _Draws:
                     cache[key] = st.metric_boot(m, c.probs_full, c.labels, rows)
                 a, b = cache[key], st.metric_boot(m, c.probs_pruned, c.labels, rows)
                 full[i], pruned[i], draws[:, i] = a.estimate, b.estimate, b.draws - a.draws
+                if roots is not None:
+                    roots[:, i] = np.sqrt(np.maximum(b.draws, 0)) - np.sqrt(np.maximum(a.draws, 0))
             self.full[m], self.pruned[m] = full, pruned
+            if roots is not None:
+                self.root_delta[m] = roots
             self.delta[m] = st.Boot(pruned - full, draws, self.n)
         self.has_faith = np.array([c.has_faith for c in changes])
         est, draws = np.full(n_configs, np.nan), np.full((n_resamples, n_configs), np.nan)
@@ -274,6 +280,8 @@ def _config_table(
             np.sqrt(np.maximum(draws.pruned[test], 0)),
         )
         t[f"{cal}_full"], t[f"{cal}_pruned"], t[f"d_{cal}"] = full, pruned, pruned - full
+        _, t[f"d_{cal}_low"], t[f"d_{cal}_high"] = st.percentile_interval(
+            st.Boot(pruned - full, draws.root_delta[test], draws.n), conf)
     else:
         full = draws.full[test]
     for m in dict.fromkeys([test, "nll"]):

@@ -125,3 +125,59 @@ def delta_scatter(df: pd.DataFrame, x: str, y: str, *, hue: str = "model", style
     handles += [plt.Line2D([], [], ls="", marker=m, color="grey", label=str(k)) for k, m in styles.items()]
     ax.legend(handles=handles, fontsize=8)
     return ax
+
+
+def interval_forest(table: pd.DataFrame, columns: Mapping[str, str], *, label: str = "label",
+                    worse: Mapping[str, str] | None = None, axes=None, title: str = ""):
+    """Per configuration (rows of `table`), each change in `columns` with its interval: one panel
+    per change, a point and a bar per row; `table` holds `c`, `c_low`, `c_high` for each column c.
+    `worse` maps a column to "up" or "down" (the bad direction, shaded)."""
+    n = len(table)
+    if axes is None:
+        _, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.32 * n + 1.6),
+                               sharey=True, squeeze=False)
+        axes = axes[0]
+    y = np.arange(n)[::-1]
+    for ax, (col, name) in zip(axes, columns.items(), strict=True):
+        est, lo, hi = (table[c].to_numpy(dtype=float) for c in (col, f"{col}_low", f"{col}_high"))
+        clear = (lo > 0) | (hi < 0)
+        colours = np.where(clear, "C3", "C0")
+        for yi, e, a, b, c in zip(y, est, lo, hi, colours, strict=True):
+            ax.plot([a, b], [yi, yi], color=c, lw=2, alpha=0.8)
+            ax.plot([e], [yi], marker="o", color=c, ms=4)
+        ax.axvline(0, color="grey", lw=0.8)
+        side = (worse or {}).get(col)
+        if side:
+            lim = np.nanmax(np.abs(np.concatenate([lo, hi, [1e-3]])))
+            ax.axvspan(0, lim * 1.1, color="0.9", zorder=0) if side == "up" else \
+                ax.axvspan(-lim * 1.1, 0, color="0.9", zorder=0)
+        ax.set_xlabel(name)
+        ax.grid(axis="y", alpha=0)
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels(table[label])
+    axes[0].figure.suptitle(title or "Changes with their intervals (red: the interval excludes 0; "
+                            "shaded: the worse side)")
+    return axes
+
+
+def seed_spread(frame: pd.DataFrame, *, x: str, y: str, hue: str, ax=None, ylabel: str = "",
+                title: str = ""):
+    """Estimates with their intervals for each value of `hue` side by side at each `x` (rows of
+    `frame` hold y, y_low, y_high)."""
+    ax = ax or plt.subplots(figsize=(7, 3.6))[1]
+    xs = list(dict.fromkeys(frame[x]))
+    keys = list(dict.fromkeys(frame[hue]))
+    width = 0.7 / max(len(keys), 1)
+    for j, key in enumerate(keys):
+        g = frame[frame[hue] == key].set_index(x).reindex(xs)
+        pos = np.arange(len(xs)) - 0.35 + width * (j + 0.5)
+        e = g[y].to_numpy(dtype=float)
+        err = np.vstack([e - g[f"{y}_low"].to_numpy(dtype=float), g[f"{y}_high"].to_numpy(dtype=float) - e])
+        ax.errorbar(pos, e, yerr=err, fmt="o", capsize=3, label=f"{hue} {key}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(xs)))
+    ax.set_xticklabels(xs, rotation=20, ha="right")
+    ax.set_ylabel(ylabel or y)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,211 @@
+"""What the chapters show readers: the parameter table, figure defaults and the run's findings.
+
+A chapter calls `setup()` once, shows `parameter_table({...})` where its parameters matter, and
+`record_finding(...)` for each sentence the book's opening summary should carry. Findings go to
+a JSON file (PRUNING_BOOK_FINDINGS, else book/generated/findings.json); `write_findings_page`
+turns it into book/generated/findings.md, which book/intro.md includes (the book runner and the
+book's Sphinx extension in helpers.site call it, so a build never lacks the page).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+FINDINGS_ENV = "PRUNING_BOOK_FINDINGS"
+GENERATED_DIR = Path("book") / "generated"  # relative to the book's source folder
+FINDINGS_JSON = "findings.json"
+FINDINGS_MD = "findings.md"
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
+
+DESCRIPTIONS = {
+    "models": "models evaluated",
+    "tasks": "datasets (tasks) evaluated",
+    "ratios": "shares of attention sub-layers dropped",
+    "criteria": "how the layers to drop are chosen",
+    "methods": "attribution methods",
+    "n_examples": "test examples per task",
+    "n_faithfulness": "examples per task for faithfulness",
+    "n_calibration": "calibration-split examples (temperature scaling)",
+    "fractions": "shares of the example's tokens deleted",
+    "shots": "demonstrations per label in each prompt",
+    "seed": "random seed for every sample",
+    "device": "where the models run",
+    "batch_size": "examples per forward pass",
+    "results_dir": "the results store",
+    "ig_steps": "integrated-gradients steps",
+    "n_bins": "bins of the calibration error",
+    "importance_texts": "calibration texts for layer importance",
+    "importance_max_length": "tokens per importance text",
+    "latency_batch": "batch size of the latency measurement",
+    "latency_tokens": "tokens per latency prompt",
+    "acc_tolerance": "accuracy loss tolerated",
+    "bench_results": "benchmark results file",
+}
+
+
+def ratio_label(ratio: float, max_denominator: int = 12, tol: float = 1e-3) -> str:
+    """A pruning ratio as a reader writes it: 0.1666 -> "1/6", 0.5 -> "1/2", 0.34 -> "0.34"."""
+    try:
+        value = float(ratio)
+    except (TypeError, ValueError):
+        raise ValueError(f"ratio_label: {ratio!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"ratio_label: {ratio!r} is not a finite number")
+    close = Fraction(value).limit_denominator(max_denominator)
+    return str(close) if abs(float(close) - value) <= tol else f"{value:g}"
+
+
+def _format(key: str, value: Any) -> str:
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if "ratio" in key:
+        return ", ".join(ratio_label(v) for v in values)
+    if key == "fractions":
+        return ", ".join(f"{100 * float(v):g}%" for v in values)
+    return ", ".join("—" if v is None else str(v) for v in values)
+
+
+def parameter_table(params: Mapping[str, Any], descriptions: Mapping[str, str] | None = None):
+    """This run's parameter values as a table (pandas Styler): parameter, value, what it sets."""
+    import pandas as pd
+
+    if not isinstance(params, Mapping) or not params:
+        raise ValueError("parameter_table needs a non-empty mapping such as "
+                         "{'models': models, 'ratios': ratios}")
+    meaning = {**DESCRIPTIONS, **(descriptions or {})}
+    frame = pd.DataFrame(
+        [(k, _format(k, v), meaning.get(k, "")) for k, v in params.items()],
+        columns=["parameter", "value", "what it sets"],
+    )
+    return (frame.style.hide(axis="index")
+            .set_caption("Parameters of this run")
+            .set_properties(**{"text-align": "left"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+
+
+def setup() -> None:
+    """Figure defaults for the book: sized for its content column, fonts legible unzoomed, SVG."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (7.5, 4.2),  # inches; as SVG 7.5 in = 720 CSS px, the content width
+        "figure.dpi": 96, "savefig.dpi": 192, "svg.fonttype": "path",
+        "font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+        "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11,
+        "figure.titlesize": 14, "lines.linewidth": 2, "lines.markersize": 6,
+        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+        "axes.spines.right": False, "figure.constrained_layout.use": True,
+    })
+    try:  # inside a kernel: vector figures, sharp at any zoom
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("svg")
+    except ImportError:
+        pass
+
+
+def findings_path() -> Path:
+    """Where findings are recorded: $PRUNING_BOOK_FINDINGS, else book/generated/findings.json."""
+    env = os.environ.get(FINDINGS_ENV)
+    return Path(env) if env else ROOT / GENERATED_DIR / FINDINGS_JSON
+
+
+def load_findings(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The recorded findings: {"chapters": {chapter: {"run": {...}, "findings": {key: {...}}}}}."""
+    path = Path(path) if path else findings_path()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"chapters": {}}
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it and re-run the chapters") from None
+    data.setdefault("chapters", {})
+    return data
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def reset_findings(chapter: str, run: Mapping[str, Any] | None = None,
+                   path: str | os.PathLike | None = None) -> None:
+    """Forget a chapter's findings before it runs again; `run` says how it runs (profile, ...)."""
+    path = Path(path) if path else findings_path()
+    data = load_findings(path)
+    data["chapters"][chapter] = {"run": dict(run or {}), "findings": {}}
+    _write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
+
+
+def record_finding(chapter: str, key: str, sentence: str, anchor: str,
+                   path: str | os.PathLike | None = None) -> None:
+    """Add (or replace) one sentence of the book's "What this run found", linked to `anchor`."""
+    sentence = " ".join(sentence.split())
+    if not sentence:
+        raise ValueError(f"record_finding({chapter!r}, {key!r}): the sentence is empty")
+    if not _LABEL.match(anchor or ""):
+        raise ValueError(f"record_finding: anchor {anchor!r} must be a MyST label such as "
+                         "'tab-4-3' (lower case, digits, '-', '_', '.'), defined in the chapter "
+                         "by a markdown line '(tab-4-3)=' just above the table or figure")
+    path = Path(path) if path else findings_path()
+    data = load_findings(path)
+    entry = data["chapters"].setdefault(chapter, {"run": {}, "findings": {}})
+    entry["findings"][key] = {"sentence": sentence, "anchor": anchor}
+    _write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
+
+
+PLACEHOLDER = (
+    "*No chapter has been executed for this build yet, so there is nothing to summarise. "
+    "Run `make book` (see {doc}`reproduce`) and this section lists what the run found, each "
+    "sentence linked to the table or figure behind it.*\n"
+)
+
+
+def _link_text(anchor: str) -> str:
+    return {"tab": "table", "fig": "figure", "eq": "equation"}.get(anchor.split("-")[0], "details")
+
+
+def findings_markdown(data: Mapping[str, Any]) -> str:
+    """MyST markdown for the findings: one bullet per sentence, each linking to its evidence."""
+    chapters = {c: e for c, e in sorted((data.get("chapters") or {}).items()) if e.get("findings")}
+    if not chapters:
+        return PLACEHOLDER
+    lines = []
+    for entry in chapters.values():
+        for item in entry["findings"].values():
+            anchor = item["anchor"]
+            lines.append(f"- {item['sentence']} ({{ref}}`{_link_text(anchor)} <{anchor}>`)")
+    runs = {json.dumps(e.get("run") or {}, sort_keys=True) for e in chapters.values()}
+    if len(runs) == 1 and (only := json.loads(runs.pop())).get("profile"):
+        source = f"Computed by this build's run of the profile `{only['profile']}`"
+        if only.get("overrides"):
+            source += " with " + ", ".join(f"`{k}={v}`" for k, v in only["overrides"].items())
+    else:
+        source = ("Computed by this build's runs; the chapters ran with different settings, "
+                  "each stated on its page")
+    return "\n".join(lines) + f"\n\n*{source}. Small samples: read the error bars behind each link.*\n"
+
+
+def write_findings_page(folder: str | os.PathLike = ROOT / GENERATED_DIR) -> Path:
+    """Write folder/findings.md from folder/findings.json (the placeholder when there is none)."""
+    folder = Path(folder)
+    markdown = findings_markdown(load_findings(folder / FINDINGS_JSON))
+    target = folder / FINDINGS_MD
+    if not target.exists() or target.read_text(encoding="utf-8") != markdown:
+        _write_text_atomic(target, markdown)  # an unchanged page keeps its time stamp: no rebuild
+    return target
