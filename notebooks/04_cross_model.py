@@ -66,11 +66,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
-from helpers import claims, plots, stats
+from helpers import claims, pages, plots, stats
 from helpers import evaluation as ev
 from helpers.results import ResultStore
 
+pages.setup()
+CHAPTER = "04_cross_model"
 pd.set_option("display.max_colwidth", None)
 store = ResultStore(results_dir)
 pool = ev.ModelPool(device, importance_texts=importance_texts,
@@ -85,15 +88,17 @@ verdict, table = claims.verdicts(changes, acc_tolerance=acc_tolerance, alpha=alp
                                  n_resamples=n_resamples, seed=seed)
 
 
-def frac(r: float) -> str:
-    from fractions import Fraction
-
-    return str(Fraction(r).limit_denominator(64))
-
-
+frac = pages.ratio_label
 table["configuration"] = [f"{m} · {t} · {c} · {frac(r)}" for m, t, c, r in
                           zip(table.model, table.task, table.criterion, table.ratio, strict=True)]
 level = f"{1 - 2 * alpha:.0%}"
+glue("ch4-level", level, display=False)
+pages.parameter_table({
+    "models": models, "tasks": tasks, "ratios": ratios, "criteria": criteria,
+    "methods": [method], "n_examples": n_examples, "n_faithfulness": n_faithfulness,
+    "shots": shots, "seed": seed, "demo_seeds": demo_seeds, "importance_source": importance_source,
+    "acc_tolerance": acc_tolerance, "alpha": alpha, "n_resamples": n_resamples,
+})
 
 # %% [markdown]
 # ## 4.1 Every configuration, relative to its unpruned model
@@ -101,6 +106,10 @@ level = f"{1 - 2 * alpha:.0%}"
 # Figure 4.1 shows each change with its interval (two-sided, at the level whose bounds are the
 # one-sided tests of Table 4.3). A bar that crosses zero is a change this sample cannot tell from
 # noise; red bars exclude zero.
+#
+# (fig-4-1)=
+# **Figure 4.1** Changes against the unpruned model with their {glue:text}`ch4-level` paired
+# bootstrap intervals (shaded: the worse side).
 
 # %% tags=["hide-input"]
 cal = table.attrs["calibration"]
@@ -109,10 +118,15 @@ axes = plots.interval_forest(
             "d_faith": f"Δ faithfulness ({method} − random)"},
     label="configuration", worse={"d_accuracy": "down", f"d_{cal}": "up", "d_nll": "up",
                                   "d_faith": "down"},
-    title=f"Figure 4.1 Changes against the unpruned model, {level} paired bootstrap intervals")
-plt.tight_layout()
+    title="")
 plt.show()
 
+
+# %% [markdown]
+# (tab-4-1)=
+# **Table 4.1** Every pruned configuration against its unpruned model, with paired
+# {glue:text}`ch4-level` intervals (*kept* = the one-sided lower bound of Δ accuracy lies above
+# $-$`acc_tolerance`, *lost* = the upper bound lies below it).
 
 # %% tags=["hide-input"]
 def ci(row: pd.Series, col: str, digits: int = 3) -> str:
@@ -130,10 +144,8 @@ shown = pd.DataFrame({
     "Δ NLL": [ci(r, "d_nll") for _, r in table.iterrows()],
     "Δ faithfulness": [ci(r, "d_faith") for _, r in table.iterrows()],
 }).set_index("configuration")
-display(Markdown(f"**Table 4.1** Changes with {level} paired bootstrap intervals "
-                 f"(n = {n_examples} test examples for accuracy and calibration, up to "
-                 f"{n_faithfulness} for faithfulness; *kept* = the one-sided lower bound of "
-                 f"Δ accuracy is above −{acc_tolerance:g}, *lost* = the upper bound is below it)."))
+display(Markdown(f"n = {n_examples} test examples for accuracy and calibration; up to "
+                 f"{n_faithfulness} for faithfulness (those where the normalised score is defined)."))
 shown
 
 # %% [markdown]
@@ -144,9 +156,13 @@ shown
 # configuration with its intervals on both axes. Note the directions: a lower accuracy and a
 # *higher* calibration error are both worse, so a tight coupling shows as a *falling* line in the
 # calibration panel and a rising one in the faithfulness panel.
+#
+# (fig-4-2)=
+# **Figure 4.2** Accuracy change against the calibration and faithfulness changes, each with its
+# {glue:text}`ch4-level` interval on both axes.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+fig, axes = plt.subplots(2, 1, figsize=(7.5, 8))
 for ax, col, name in ((axes[0], f"d_{cal}", "Δ debiased ECE (up = worse)"),
                       (axes[1], "d_faith", "Δ faithfulness (down = worse)")):
     for key, g in table.groupby(["model", "criterion"]):
@@ -158,9 +174,7 @@ for ax, col, name in ((axes[0], f"d_{cal}", "Δ debiased ECE (up = worse)"),
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel("Δ accuracy")
     ax.set_ylabel(name)
-axes[0].legend(fontsize=8)
-fig.suptitle(f"Figure 4.2 Accuracy change against calibration and faithfulness change ({level} intervals)")
-fig.tight_layout()
+axes[0].legend(fontsize=9)
 plt.show()
 
 # %% [markdown]
@@ -170,6 +184,10 @@ plt.show()
 # variation. The paper's "fluctuation" could come from it rather than from pruning. Figure 4.3
 # repeats the configurations of the first model and task with other demonstration seeds: compare
 # the spread of the points across seeds with the length of each point's own sampling interval.
+#
+# (fig-4-3)=
+# **Figure 4.3** The first model on the first task: each demonstration seed's change with its
+# 95% paired interval.
 
 # %% tags=["hide-input"]
 seed_grid = ev.configs(models[:1], tasks[:1], criteria, ratios, demo_seeds=demo_seeds, **common)
@@ -183,15 +201,19 @@ for c in seed_changes:
         rows.append({"configuration": f"{c.criterion} · {frac(c.ratio)}", "demo seed": ds,
                      "metric": metric, "d": e, "d_low": lo, "d_high": hi})
 spread = pd.DataFrame(rows)
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+fig, axes = plt.subplots(3, 1, figsize=(7.5, 9))
 for ax, (metric, name) in zip(axes, [("accuracy", "Δ accuracy"), ("ece_debiased", "Δ debiased ECE"),
                                      ("nll", "Δ NLL")], strict=True):
     plots.seed_spread(spread[spread.metric == metric], x="configuration", y="d", hue="demo seed",
                       ax=ax, ylabel=name, title=name)
-fig.suptitle(f"Figure 4.3 {models[0]} on {tasks[0]}: each demonstration seed's change with its "
-             "95% interval")
-fig.tight_layout()
+fig.suptitle(f"{models[0]} on {tasks[0]}")
 plt.show()
+
+# %% [markdown]
+# (tab-4-2)=
+# **Table 4.2** Range of the change across demonstration seeds against the median width of one
+# seed's 95% interval. Where the range is larger, which demonstrations were drawn matters more than
+# which test examples were.
 
 # %% tags=["hide-input"]
 summary = spread.groupby(["metric", "configuration"]).agg(
@@ -201,10 +223,15 @@ summary["interval_width"] = spread.assign(w=spread.d_high - spread.d_low).groupb
     ["metric", "configuration"]).w.median()
 summary["dominates"] = np.where(summary.across_seeds > summary.interval_width,
                                 "demonstrations", "sampling")
-display(Markdown("**Table 4.2** Range of the change across demonstration seeds against the median "
-                 "width of one seed's 95% interval. Where the range is larger, which demonstrations "
-                 "were drawn matters more than which test examples were."))
-summary.round(3)
+n_demo = int((summary.dominates == "demonstrations").sum())
+glue("ch4-demo-dominates", f"{n_demo} of {len(summary)}", display=False)
+display(summary.round(3))
+if len(demo_seeds) > 1:
+    sentence = (f"For {models[0]} on {tasks[0]}, the spread of a change across {len(demo_seeds)} "
+                f"demonstration seeds exceeded the median width of one seed's 95% interval in "
+                f"{n_demo} of {len(summary)} (metric, configuration) pairs.")
+    display(Markdown(f"**In this run:** {sentence}"))
+    pages.record_finding(CHAPTER, "demo-seeds", sentence, "tab-4-2")
 
 # %% [markdown]
 # ## 4.4 Which of the paper's claims hold here?
@@ -213,12 +240,20 @@ summary.round(3)
 # configurations together; Table 4.4 repeats the verdicts for each pruning criterion alone, so the
 # claims can be read where the paper made them: where accuracy is kept. "Undetermined" is an
 # answer: it says the intervals are too wide for this profile's sample sizes to decide.
+#
+# (tab-4-3)=
+# **Table 4.3** The paper's claims, each decided by the rule beside it on all pruned
+# configurations together.
 
 # %% tags=["hide-input"]
-display(Markdown(f"**Table 4.3** The paper's claims on {len(models)} models × {len(tasks)} tasks × "
-                 f"{len(criteria)} criteria × {len([r for r in ratios if r > 0])} ratios "
-                 f"({len(changes)} pruned configurations, faithfulness by `{method}`)."))
+display(Markdown(f"{len(models)} models × {len(tasks)} tasks × {len(criteria)} criteria × "
+                 f"{len([r for r in ratios if r > 0])} ratios ({len(changes)} pruned configurations, "
+                 f"faithfulness by `{method}`)."))
 verdict.set_index("claim")[["verdict", "evidence", "rule"]]
+
+# %% [markdown]
+# (tab-4-4)=
+# **Table 4.4** The same verdicts for each pruning criterion alone.
 
 # %% tags=["hide-input"]
 per_criterion = {}
@@ -230,7 +265,7 @@ for crit in criteria:
 by_criterion = pd.DataFrame(per_criterion)
 by_criterion["all configurations"] = verdict.set_index("claim").verdict
 kept = table.groupby("criterion").accuracy_kept.agg(["sum", "size"])
-display(Markdown("**Table 4.4** Verdicts per pruning criterion. Configurations shown accuracy-kept: "
+display(Markdown("Configurations shown accuracy-kept: "
                  + "; ".join(f"`{c}` {int(k['sum'])} of {int(k['size'])}" for c, k in kept.iterrows())
                  + "."))
 by_criterion
@@ -242,7 +277,7 @@ by_criterion
 
 # %% tags=["hide-input"]
 half = {}
-for metric in ("accuracy", "ece"):
+for metric in ("accuracy", "ece", "ece_debiased"):
     widths = [(hi - lo) / 2 for c in changes
               for _, lo, hi in [stats.paired_delta_ci(metric, c.probs_full, c.probs_pruned, c.labels,
                                                        n_resamples=n_resamples, seed=seed)]]
@@ -253,9 +288,20 @@ kept_rows = table[table.accuracy_kept]
 lines.append(f"- Accuracy is shown kept (within {acc_tolerance:g}) in {len(kept_rows)} of "
              f"{len(table)} pruned configurations"
              + (": " + ", ".join(kept_rows.configuration) if len(kept_rows) else "") + ".")
-lines.append(f"- Median half-width of the 95% interval of a change: accuracy {half['accuracy']:.3f}, "
-             f"plain ECE {half['ece']:.3f} (n = {n_examples}).")
+lines.append(f"- Median half-width of the 95% paired interval of a change (n = {n_examples}): "
+             f"accuracy {half['accuracy']:.3f}, plain ECE {half['ece']:.3f}, debiased ECE "
+             f"{half['ece_debiased']:.3f}.")
 display(Markdown("\n".join(lines)))
+decided = {claim: v[claim] for claim in claims.CLAIMS}
+pages.record_finding(
+    CHAPTER, "claims",
+    f"Of the paper's six claims, decided on {len(changes)} pruned configurations by rules on "
+    f"{level} intervals: " + "; ".join(f"“{c}” {d}" for c, d in decided.items()) + ".",
+    "tab-4-3")
+for key, value in (("ch4-half-acc", half["accuracy"]), ("ch4-half-ece", half["ece_debiased"])):
+    glue(key, float(value), display=False)
+glue("ch4-n-kept", f"{len(kept_rows)} of {len(table)}", display=False)
+glue("ch4-n", int(n_examples), display=False)
 
 # %% [markdown]
 # Two cautions. A verdict is about *these* models, tasks and sample sizes: small models are fragile
@@ -263,12 +309,75 @@ display(Markdown("\n".join(lines)))
 # needs only one configuration with a significant change after correction for multiple
 # comparisons: read Table 4.1 to see how many and which.
 #
-# ## Try it yourself
+# ## Exercises
 #
-# 1. Set `methods = ["integrated_gradients"]`: does the faithfulness verdict depend on the
-#    attribution method standing for "faithfulness"?
-# 2. Tighten `acc_tolerance` to 0.02. How many configurations are still shown kept, and does
-#    claim 4 change?
-# 3. Double `n_examples` (and `n_faithfulness`). Which "undetermined" verdicts become decided?
-# 4. Set `importance_source = "task"`: the similarity criterion then measures importance on each
-#    task's own texts. Does it keep accuracy more often?
+# :::{exercise} Another attribution method
+# :label: ch4-ex-method
+#
+# Set `methods: [integrated_gradients]` for this chapter. Does the faithfulness verdict of
+# {ref}`Table 4.3 <tab-4-3>` depend on which method stands for "faithfulness"?
+# :::
+#
+# :::{solution} ch4-ex-method
+# :class: dropdown
+#
+# **What to change:** in your profile, `chapters: {04_cross_model: {methods: [integrated_gradients]}}`.
+# **What to expect:** the Δ faithfulness column of Table 4.1 and the claims that use it
+# (2, 4 and 5) are recomputed; accuracy and calibration are reused from the store. Integrated
+# gradients costs about `ig_steps` times as much as input × gradient per example (see
+# {doc}`05_cost`). If the verdicts differ between methods, the claim is about the method as much
+# as about the pruned model — chapter 2 shows how the methods compare on one model.
+# :::
+#
+# :::{exercise} A stricter tolerance
+# :label: ch4-ex-tolerance
+#
+# Tighten `acc_tolerance` to 0.02. How many configurations are still shown kept, and does claim 4
+# ("degrades even where accuracy is kept") change?
+# :::
+#
+# :::{solution} ch4-ex-tolerance
+# :class: dropdown
+#
+# **What to change:** `acc_tolerance: 0.02`; nothing is recomputed but the verdicts. **What to
+# expect:** in this run {glue:text}`ch4-n-kept` configurations were shown kept at the profile's
+# tolerance, with a median half-width of the accuracy interval of
+# {glue:text}`ch4-half-acc:.3f`. A configuration is kept only if its lower bound clears the
+# tolerance, so with intervals about that wide a tolerance of 0.02 keeps few or none, and claim 4,
+# which needs kept configurations, tends to become undetermined: a tighter claim needs more
+# examples, not a different rule.
+# :::
+#
+# :::{exercise} More examples
+# :label: ch4-ex-n
+#
+# Double `n_examples`. Which "undetermined" verdicts become decided?
+# :::
+#
+# :::{solution} ch4-ex-n
+# :class: dropdown
+#
+# **What to change:** `n_examples: 400` (and, for faithfulness, `n_faithfulness`). **What to
+# expect:** interval half-widths shrink by about $1/\sqrt{2}$: from
+# {glue:text}`ch4-half-acc:.3f` to about 0.7 times that for accuracy, and from
+# {glue:text}`ch4-half-ece:.3f` for the debiased ECE, at n = {glue:text}`ch4-n`. Verdicts that
+# were undetermined because an interval straddled zero or a margin can become decided in either
+# direction; the run time of chapters 3 and 4 roughly doubles.
+# :::
+#
+# :::{exercise} Which demonstrations?
+# :label: ch4-ex-demos
+#
+# Give `demo_seeds` five values. Does the spread across demonstration seeds in
+# {ref}`Table 4.2 <tab-4-2>` still dominate (or not) the sampling interval?
+# :::
+#
+# :::{solution} ch4-ex-demos
+# :class: dropdown
+#
+# **What to change:** `demo_seeds: [0, 1, 2, 3, 4]`. **What to expect:** in this run the spread
+# across demonstration seeds was larger than one seed's interval in
+# {glue:text}`ch4-demo-dominates` (metric, configuration) pairs. The range over more seeds can
+# only grow, while each seed's interval stays as wide; if demonstrations dominate, a study that
+# fixes one prompt reports a property of that prompt as much as of the pruned model.
+# :::

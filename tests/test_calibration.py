@@ -274,3 +274,16 @@ def test_temperature_interval_and_the_search_bound_guard():
     with pytest.warns(UserWarning, match="search bound"):
         guarded = fit_temperature_ci(separable, [0, 1] * 10, n_resamples=20)
     assert guarded.at_bound and guarded.temperature < 0.1  # the NLL vanished: T is undetermined
+
+
+def test_bin_index_agrees_with_the_reliability_bins_counts():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1, 1, 1], size=300)
+    labels = rng.integers(0, 3, size=300)
+    idx = cal.bin_index(probs, 10)
+    counts = cal.reliability_bins(probs, labels, n_bins=10)["count"].to_numpy()
+    assert np.array_equal(np.bincount(idx, minlength=10), counts)
+    conf = probs.max(axis=1)  # equal-width bins by hand: (k/10, (k+1)/10]
+    assert np.array_equal(idx, np.clip(np.ceil(conf * 10).astype(int) - 1, 0, 9))
+    low, high = cal.TEMPERATURE_BOUNDS
+    assert 0 < low < 1 < high

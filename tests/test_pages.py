@@ -197,3 +197,17 @@ def test_bar_and_clock():
     assert progress.bar(0, 0) == "[............] 0/0"
     assert progress.clock(75) == "1:15" and progress.clock(3725) == "1:02:05"
     assert re.fullmatch(r"\[#{12}\] 3/3", progress.bar(3, 3))
+
+
+def test_wording_helpers_follow_the_stated_rule():
+    assert pages.interval_text(0.5, 0.25, 0.75) == "0.500 [0.250, 0.750]"
+    assert pages.interval_text(0.1, -0.2, 0.3, digits=2, signed=True) == "+0.10 [-0.20, +0.30]"
+    assert pages.interval_text(float("nan"), 0, 1) == "–"
+    assert "too few" in pages.interval_text(0.5, float("nan"), float("nan"))
+    assert pages.percent_text(0.25, 0.1, 0.4) == "25% [10%, 40%]"
+    assert pages.direction(0.01, 0.2) == "rose" and pages.direction(-0.2, -0.01) == "fell"
+    assert pages.direction(-0.1, 0.1) == "undetermined"
+    assert pages.direction(float("nan"), 0.1) == "undetermined"
+    assert pages.listing([]) == "none" and pages.listing(["a", "b", "c"]) == "a, b and c"
+    assert pages.tally(["rose", "rose", "undetermined"], ("rose", "fell", "undetermined")) == \
+        "rose in 2, fell in 0 and was undetermined in 1"

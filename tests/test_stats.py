@@ -383,3 +383,21 @@ def test_bad_input_gets_a_clear_error() -> None:
         st.holm([0.1, np.nan])
     with pytest.raises(ValueError, match="n_resamples"):
         st.metric_ci("accuracy", p, y, n_resamples=1)
+
+
+def test_defined_intervals_drop_missing_values_and_match_the_plain_ones():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=40), rng.normal(0.3, 1, size=40)
+    a_nan, b_nan = a.copy(), b.copy()
+    a_nan[[1, 5]] = np.nan
+    b_nan[7] = np.nan
+    keep = np.ones(40, bool)
+    keep[[1, 5, 7]] = False
+    est, low, high, n = st.defined_paired_delta_ci(a_nan, b_nan, n_resamples=500, seed=1)
+    ref = st.paired_mean_delta_ci(a[keep], b[keep], n_resamples=500, seed=1)
+    assert n == 37 and np.allclose((est, low, high), ref)
+    assert np.isclose(est, np.mean(b[keep] - a[keep]))
+    est, low, high, n = st.defined_mean_ci([np.nan, 2.0], n_resamples=50)
+    assert (est, n) == (2.0, 1) and np.isnan(low) and np.isnan(high)
+    with pytest.raises(ValueError):
+        st.defined_paired_delta_ci([1.0, 2.0], [1.0, 2.0, 3.0])

@@ -4,6 +4,7 @@
     python -m helpers.book chapter 02_faithfulness --profile params/default.yml --models gemma3-270m --tasks mr,trec
     python -m helpers.book html          # build _build/html (see helpers.site)
     python -m helpers.book notebooks     # write the Colab/Binder notebooks (see helpers.site)
+    python -m helpers.book plan params/paper.yml   # units, tokens, predicted hours (helpers.plan)
 
 The text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
 profile's parameters injected, and written to book/chapters/ only when every cell succeeded
@@ -352,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--tasks", default=None, help="comma-separated task names")
     p_check = sub.add_parser("check", help="validate a profile without loading a model")
     p_check.add_argument("profile", nargs="?", default=str(ROOT / "params" / "default.yml"))
+    p_plan = sub.add_parser("plan", help="units, tokens and predicted hours of a profile's grid")
+    p_plan.add_argument("profile", nargs="?", default=str(ROOT / "params" / "default.yml"))
     p_html = sub.add_parser("html", help="build the HTML from the executed chapters")
     p_nbs = sub.add_parser("notebooks", help="write the notebooks Colab and Binder open")
     for p in (p_html, p_nbs):
@@ -373,6 +376,11 @@ def main(argv: list[str] | None = None) -> None:
                 site.build_html(args.source, repo_url=url, branch=branch)
             else:
                 site.write_launch_notebooks(url, branch)
+            return
+        if args.command == "plan":
+            from .plan import report
+
+            print(report(args.profile))
             return
         if args.command == "check":
             problems = check(args.profile)

@@ -57,6 +57,7 @@ EPS = 1e-12
 SUM_TOL = 1e-4
 BINNINGS = ("uniform", "quantile")
 _LOG_T_BOUNDS = (-7.0, 7.0)  # T in [~0.0009, ~1100]
+TEMPERATURE_BOUNDS = (float(np.exp(_LOG_T_BOUNDS[0])), float(np.exp(_LOG_T_BOUNDS[1])))
 
 
 def _check_probs(probs: Any) -> np.ndarray:
@@ -122,6 +123,13 @@ def _bin_index(conf: np.ndarray, n_bins: int, binning: str) -> np.ndarray:
     _, inverse, counts = np.unique(conf, return_inverse=True, return_counts=True)
     first_rank = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return (first_rank * n_bins // len(conf))[inverse]
+
+
+def bin_index(probs: Any, n_bins: int = 15, binning: str = "uniform") -> np.ndarray:
+    """The confidence bin of each example, as `reliability_bins` and `ece` assign them."""
+    _check_bins(n_bins, binning)
+    conf, _ = confidence_and_prediction(probs)
+    return _bin_index(conf, n_bins, binning)
 
 
 def reliability_bins(

@@ -67,7 +67,7 @@ class Config:
             p["criterion"] = "none"
         if p["criterion"] != "random":
             p["criterion_seed"] = None
-        if p["criterion"] != "similarity":
+        if p["criterion"] not in ("similarity", "relevance"):  # the two that read importance texts
             p["importance_source"] = None
         p["model_revision"] = model_revision(self.model)
         return p
@@ -152,8 +152,12 @@ def _provenance(pool: ModelPool, model_name: str):
 
 def _unit_params(pool: ModelPool, cfg: Config) -> dict:
     p = {**cfg.params(), **pool_context(pool)}
-    if p["criterion"] == "similarity":
+    if p["criterion"] in ("similarity", "relevance"):
         p["importance"] = dict(pool.importance_options)
+    if p["criterion"] == "greedy_kl":  # its cost caps (criteria.set_greedy_options) pick the layers
+        from . import criteria
+
+        p["greedy"] = criteria.greedy_settings(pool, cfg)
     return p
 
 
@@ -182,6 +186,10 @@ def layers_to_drop(store: ResultStore, pool: ModelPool, cfg: Config) -> list[int
         scores = importance(store, pool, cfg.model, texts_from=cfg.importance_texts_from,
                             **pool.importance_options)
         return pruning.select_layers(scores, cfg.ratio, "similarity")
+    if cfg.criterion in ("relevance", "greedy_kl"):  # stored per-layer scores: helpers.criteria
+        from . import criteria
+
+        return pruning.select_layers(criteria.layer_scores(store, pool, cfg), cfg.ratio, cfg.criterion)
     model, _ = pool.full(cfg.model)
     return pruning.select_layers(model, cfg.ratio, cfg.criterion, seed=cfg.criterion_seed)
 
@@ -192,8 +200,8 @@ def _metric_rows(cfg: Config, layers: list[int], values: dict, **extra) -> list[
         "ratio": cfg.ratio, "n_dropped": len(layers), "shots": cfg.shots, "seed": cfg.seed,
         "demo_seed": cfg.demo_seed,
         "criterion_seed": cfg.criterion_seed if cfg.criterion == "random" and cfg.ratio else None,
-        "importance_source": cfg.importance_source if cfg.criterion == "similarity" and cfg.ratio
-        else None,
+        "importance_source": cfg.importance_source
+        if cfg.criterion in ("similarity", "relevance") and cfg.ratio else None,
         **extra,
     }
     return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
@@ -344,7 +352,8 @@ def latency(
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
-        values = {"parameters": pruning.count_parameters(model), "forward_s": float(np.median(times))}
+        values = {"parameters": pruning.count_parameters(model), "forward_s": float(np.median(times)),
+                  "forward_s_min": float(np.min(times)), "forward_s_max": float(np.max(times))}
         return {"layers": layers, "metrics": _metric_rows(cfg, layers, values)}
 
     return store.get_or_compute("latency", params, compute, _provenance(pool, cfg.model))
@@ -537,7 +546,7 @@ def interval_frame(
         rec = scores(store, pool, cfg, batch_size=batch_size)
         probs, labels = stored_probs(rec), rec["examples"]["label"]
         base = {"model": cfg.model, "task": cfg.task, "criterion": cfg.criterion, "ratio": cfg.ratio,
-                "demo_seed": cfg.demo_seed}
+                "demo_seed": cfg.demo_seed, "criterion_seed": cfg.criterion_seed}
         for m in metrics:
             e, lo, hi = stats.metric_ci(m, probs, labels, confidence=confidence,
                                         n_resamples=n_resamples, seed=seed)

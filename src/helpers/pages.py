@@ -14,7 +14,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ DESCRIPTIONS = {
     "n_calibration": "calibration-split examples (temperature scaling)",
     "fractions": "shares of the example's tokens deleted",
     "shots": "demonstrations per label in each prompt",
-    "seed": "random seed for every sample",
+    "seed": "seed of the test and calibration samples",
     "device": "where the models run",
     "batch_size": "examples per forward pass",
     "results_dir": "the results store",
@@ -48,6 +48,11 @@ DESCRIPTIONS = {
     "latency_batch": "batch size of the latency measurement",
     "latency_tokens": "tokens per latency prompt",
     "acc_tolerance": "accuracy loss tolerated",
+    "alpha": "one-sided test level (intervals at 1 − 2·alpha)",
+    "n_resamples": "bootstrap resamples per interval",
+    "demo_seeds": "seeds of the demonstrations and their order",
+    "criterion_seeds": "seeds of the random criterion's permutation",
+    "importance_source": "texts the layer importance is measured on",
     "bench_results": "benchmark results file",
 }
 
@@ -71,6 +76,46 @@ def _format(key: str, value: Any) -> str:
     if key == "fractions":
         return ", ".join(f"{100 * float(v):g}%" for v in values)
     return ", ".join("—" if v is None else str(v) for v in values)
+
+
+def interval_text(est: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
+    """'0.123 [0.100, 0.150]'; '–' for an undefined estimate; a note when the interval is."""
+    if not math.isfinite(est):
+        return "–"
+    f = f"{{:{'+' if signed else ''}.{digits}f}}"
+    bounds = (f"[{f.format(low)}, {f.format(high)}]" if math.isfinite(low) and math.isfinite(high)
+              else "[too few examples for an interval]")
+    return f"{f.format(est)} {bounds}"
+
+
+def percent_text(est: float, low: float, high: float) -> str:
+    """A share as '25% [10%, 40%]'; '–' for an undefined estimate."""
+    if not math.isfinite(est):
+        return "–"
+    bounds = (f"[{100 * low:.0f}%, {100 * high:.0f}%]" if math.isfinite(low) and math.isfinite(high)
+              else "[too few examples for an interval]")
+    return f"{100 * est:.0f}% {bounds}"
+
+
+def direction(low: float, high: float, up: str = "rose", down: str = "fell") -> str:
+    """The chapters' rule for one change: `up` or `down` when its interval excludes 0, else
+    "undetermined" (also when the interval is undefined)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "undetermined"
+    return up if low > 0 else down if high < 0 else "undetermined"
+
+
+def listing(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'; 'none' for no items."""
+    items = list(items)
+    return "none" if not items else items[0] if len(items) == 1 else (
+        ", ".join(items[:-1]) + " and " + items[-1])
+
+
+def tally(verdicts: Sequence[str], words: Sequence[str]) -> str:
+    """'rose in 2, fell in 0 and was undetermined in 1'."""
+    verdicts = list(verdicts)
+    return listing([f"{'was ' if w == 'undetermined' else ''}{w} in {verdicts.count(w)}" for w in words])
 
 
 def parameter_table(params: Mapping[str, Any], descriptions: Mapping[str, str] | None = None):

@@ -9,9 +9,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
-plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
-                     "axes.spines.top": False, "axes.spines.right": False})
-
 
 def importance_profile(scores: Mapping[str, Sequence[float]], ax=None):
     """Attention importance against relative depth, one line per model."""
@@ -47,14 +44,17 @@ def drop_map(layers: pd.DataFrame, n_layers: int, ax=None, title: str = ""):
 
 def metric_vs_ratio(
     df: pd.DataFrame, metric: str, *, hue: str, ax=None, ylabel: str | None = None, title: str | None = None,
-    err: str | None = None, baseline: str | None = None,
+    err: str | None = None, baseline: str | None = None, bounds: tuple[str, str] | None = None,
 ):
-    """A metric against the pruning ratio, one line per value of `hue` (optional error bars)."""
+    """A metric against the pruning ratio, one line per value of `hue` (error bars: a symmetric
+    half-width column `err`, or interval columns `bounds` = (low, high))."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for key, g in df[df["metric"] == metric].groupby(hue, sort=False):
         g = g.sort_values("ratio")
         style = dict(ls="--", color="grey") if baseline is not None and key == baseline else {}
         yerr = g[err] if err and err in g else None
+        if bounds is not None:
+            yerr = np.vstack([g["value"] - g[bounds[0]], g[bounds[1]] - g["value"]])
         ax.errorbar(g["ratio"], g["value"], yerr=yerr, marker="o", capsize=3, label=str(key), **style)
     ax.set_xlabel("share of attention layers dropped")
     ax.set_ylabel(ylabel or metric)
@@ -133,10 +133,16 @@ def interval_forest(table: pd.DataFrame, columns: Mapping[str, str], *, label: s
     per change, a point and a bar per row; `table` holds `c`, `c_low`, `c_high` for each column c.
     `worse` maps a column to "up" or "down" (the bad direction, shaded)."""
     n = len(table)
-    if axes is None:
-        _, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.32 * n + 1.6),
-                               sharey=True, squeeze=False)
-        axes = axes[0]
+    if axes is None:  # two panels a row keep the figure inside the book's content column
+        cols = min(2, len(columns))
+        rows = -(-len(columns) // cols)
+        fig, grid = plt.subplots(rows, cols, figsize=(7.5, rows * (0.24 * n + 1.4)),
+                                 sharey=True, squeeze=False)
+        for extra in grid.flat[len(columns):]:
+            extra.set_visible(False)
+        axes = list(grid.flat[: len(columns)])
+        for ax in grid[:, 1:].flat:
+            ax.tick_params(labelleft=False)
     y = np.arange(n)[::-1]
     for ax, (col, name) in zip(axes, columns.items(), strict=True):
         est, lo, hi = (table[c].to_numpy(dtype=float) for c in (col, f"{col}_low", f"{col}_high"))
@@ -154,7 +160,7 @@ def interval_forest(table: pd.DataFrame, columns: Mapping[str, str], *, label: s
         ax.set_xlabel(name)
         ax.grid(axis="y", alpha=0)
     axes[0].set_yticks(y)
-    axes[0].set_yticklabels(table[label])
+    axes[0].set_yticklabels(table[label], fontsize=9)
     axes[0].figure.suptitle(title or "Changes with their intervals (red: the interval excludes 0; "
                             "shaded: the worse side)")
     return axes

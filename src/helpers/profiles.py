@@ -114,7 +114,7 @@ def check_parameters(params: Mapping[str, Any], where: str = "profile") -> list[
             say(f"{where}: shots={shots} per label needs {shots * n_labels} demonstrations; the "
                 f"demo pool of {t!r} holds {s['demo']}")
     n_texts = params.get("importance_texts")
-    if n_texts is not None and "similarity" in as_list["criteria"]:
+    if n_texts is not None and {"similarity", "relevance"} & set(as_list["criteria"]):
         pools = tasks if source == "task" else [source] if source else []
         for t in pools:
             if t in sizes and n_texts > sizes[t]["demo"]:

@@ -210,6 +210,21 @@ def _rank_randomly(n: int, scores: Sequence[float] | None, rng: np.random.Genera
     return [int(i) for i in rng.permutation(n)]
 
 
+def _ascending(name: str, source: str) -> Criterion:
+    def rank(n: int, scores: Sequence[float] | None, rng: np.random.Generator) -> list[int]:
+        if scores is None:
+            raise ValueError(f"criterion '{name}' needs per-layer scores: pass {source}")
+        return [int(i) for i in np.argsort(np.asarray(scores), kind="stable")]
+
+    return register_criterion(name)(rank)
+
+
+# Hatefi et al. (2025): the least relevant attention sub-layer first (scores: helpers.criteria).
+_ascending("relevance", "lrp.attention_relevance(...) or criteria.relevance(...)")
+# Greedy KL on the task's calibration split: scores are each layer's step in the greedy order.
+_ascending("greedy_kl", "criteria.greedy_kl(...)['scores']")
+
+
 def n_to_drop(n_layers: int, ratio: float) -> int:
     """How many attention layers `ratio` drops: floor(ratio * n_layers), never more than asked."""
     if not 0 <= ratio < 1 or math.isnan(ratio):

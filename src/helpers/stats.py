@@ -421,6 +421,31 @@ def mean_ci(
     )
 
 
+def defined_mean_ci(values: Any, *, confidence: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float, int]:
+    """`mean_ci` over the finite values only, and how many there are (NaN bounds below 2)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return (float(v[0]) if len(v) else np.nan), np.nan, np.nan, len(v)
+    est, low, high = mean_ci(v, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return float(est), float(low), float(high), len(v)
+
+
+def defined_paired_delta_ci(values_a: Any, values_b: Any, *, confidence: float = 0.95,
+                            n_resamples: int = 2000, seed: int = 0) -> tuple[float, float, float, int]:
+    """`paired_mean_delta_ci` on the examples where both values are finite, and how many."""
+    a = np.asarray(values_a, dtype=np.float64).ravel()
+    b = np.asarray(values_b, dtype=np.float64).ravel()
+    _check_same_shape(a, b, "values_a and values_b")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 2:
+        return (float(b[ok][0] - a[ok][0]) if ok.any() else np.nan), np.nan, np.nan, int(ok.sum())
+    est, low, high = paired_mean_delta_ci(a[ok], b[ok], confidence=confidence,
+                                          n_resamples=n_resamples, seed=seed)
+    return float(est), float(low), float(high), int(ok.sum())
+
+
 def paired_mean_delta_ci(
     values_a: Any,
     values_b: Any,

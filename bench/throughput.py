@@ -1,0 +1,117 @@
+"""Throughput of each unit kind against this machine's own matmul peak, for `helpers.plan`.
+
+    python -m bench.throughput                 # merge this device into bench/throughput.json
+    python -m bench.throughput --device cuda   # on a GPU machine: adds its own figures
+
+The peak is the best of several large square matmuls (float32 on CPU, bfloat16 on CUDA: the dtype
+units compute in). Each unit kind is then run once, for real, through `helpers.units.compute` on
+an offline model into a scratch store, and its achieved FLOP/s is the cost model's FLOPs
+(`helpers.plan.unit_cost`) over the measured seconds (the model is loaded before the clock starts).
+Each figure is the best of `--repeats` runs, and the peak is measured again before every kind
+(best kept): on a machine shared with other work, the best run is the one least disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from helpers import plan
+from helpers.results import ResultStore, write_json_atomic
+
+OUT = Path(__file__).resolve().parent / "throughput.json"
+
+
+def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int = 5) -> float:
+    """Best GFLOP/s of an n x n matmul in the dtype units compute in on `device`."""
+    from helpers.models import default_dtype
+
+    dtype = default_dtype(device)
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def unit_throughput(device: str, model: str = "smollm2-135m", repeats: int = 3,
+                    peaks: list[float] | None = None) -> dict[str, dict]:
+    """Achieved GFLOP/s of each unit kind on `model` (best of `repeats`; scratch store).
+
+    `peaks`, when given, receives a matmul peak measured before each kind."""
+    from helpers import evaluation as ev
+    from helpers.units import compute, expand
+
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = {"models": [model], "tasks": ["mr"], "ratios": [0.0], "criteria": ["similarity"],
+                   "methods": ["input_x_gradient"], "n_examples": 48, "n_calibration": 16,
+                   "n_faithfulness": 4, "shots": 1, "demo_seeds": [0], "criterion_seeds": [0],
+                   "device": device, "batch_size": 16, "results_dir": tmp,
+                   "importance_texts": 8, "importance_max_length": 128, "latency_batch": 4,
+                   "latency_tokens": 128}
+        units = expand(profile)
+        pool = ev.ModelPool(device)
+        pool.full(model)
+        store = ResultStore(tmp)
+        out = {}
+        for kind in ("importance", "scores", "faithfulness", "latency"):
+            unit = next(u for u in units if u.kind == kind)
+            if peaks is not None:
+                peaks.append(matmul_peak_gflops(torch.device(pool.device)))
+            compute(unit, store, pool)  # warm-up
+            seconds = float("inf")
+            for _ in range(repeats):
+                for p in Path(tmp).glob(f"{kind}/*.json"):
+                    p.unlink()
+                start = time.perf_counter()
+                compute(unit, store, pool)
+                seconds = min(seconds, time.perf_counter() - start)
+            cost = plan.unit_cost(unit)
+            out[kind] = {"gflops": cost["flops"] / seconds / 1e9, "seconds": round(seconds, 3),
+                         "flops": cost["flops"], "model": model, "what": unit.label()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure this device and merge it into bench/throughput.json."""
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=main.__doc__)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    from helpers.models import resolve_device
+
+    device = resolve_device(args.device)
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"cpu {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads")
+    peaks = [matmul_peak_gflops(device)]
+    kinds = unit_throughput(str(device), args.model, args.repeats, peaks)
+    peak = max(peaks)
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.exists() else {"devices": {}}
+    key = "this-cpu" if device.type == "cpu" else name
+    data["devices"][key] = {"name": name, "peak_gflops": peak, "kinds": kinds,
+                            "torch": torch.__version__}
+    data.setdefault("reference", key)
+    data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json_atomic(out, data)
+    print(plan.throughput_frame(data).to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""The units of work a profile asks for: what the chapters request, with their dependencies.
+
+`expand(profile)` mirrors the calls of the chapter notebooks (ev.importance, ev.score_grid,
+ev.latency, ev.faithfulness_record / faithfulness_grid, ev.config_changes), each on the chapter's
+own parameters: the defaults of its `parameters` cell, then the profile's shared values, then its
+`chapters:` overrides (the merge `helpers.book` injects). Both grid runners compute exactly this
+list, so the chapters executed afterwards only read the store. A pruned unit depends on the
+importance unit its criterion needs, and a pruned faithfulness unit on the full model's (its
+predicted labels fix the drift targets); dependencies come before their dependents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import evaluation as ev
+from .book import NOTEBOOKS, ROOT, chapter_parameters
+
+KINDS = ("importance", "scores", "faithfulness", "latency", "relevance", "greedy_kl")
+IMPORTANCE_DEFAULT_SOURCE = "bbc_news"  # what chapter 1's ev.importance call reads (no texts_from)
+# criteria whose layer ranking is a stored unit of its own (helpers.criteria), a dependency of
+# every configuration they prune; those two that read importance texts key on the pool's options
+SCORED_CRITERIA = ("relevance", "greedy_kl")
+TEXT_CRITERIA = ("similarity", "relevance")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One stored computation: its kind, model, configuration and the keyword arguments it runs with."""
+
+    kind: str
+    model: str
+    config: ev.Config | None  # None for importance
+    args: tuple[tuple[str, Any], ...]  # kind-specific keywords (method, n_examples, batch, ...)
+    settings: tuple[tuple[str, Any], ...]  # device, importance options, results_dir
+    deps: tuple[str, ...] = ()
+    chapter: str = ""  # the first chapter that asks for it
+    batch_size: int = field(default=16, compare=False)
+
+    @property
+    def id(self) -> str:
+        """A short stable name: the hash of what identifies the stored unit."""
+        blob = json.dumps(_identity(self), sort_keys=True, default=str)
+        return f"{self.kind[:4]}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """device, importance_texts, importance_max_length and results_dir as a dict."""
+        return dict(self.settings)
+
+    def describe(self) -> dict[str, Any]:
+        """The unit as plain data (for failure records and summaries)."""
+        return {"id": self.id, "kind": self.kind, "model": self.model, "chapter": self.chapter,
+                "config": asdict(self.config) if self.config else None, "args": dict(self.args),
+                **self.setting}
+
+    def label(self) -> str:
+        """A one-line human name."""
+        c = self.config
+        if c is None:
+            return f"{self.kind} {self.model} ({dict(self.args)['texts_from']})"
+        extra = dict(self.args).get("method", "")
+        return (f"{self.kind} {self.model} {c.task} {c.criterion}@{c.ratio:.3g} demo{c.demo_seed}"
+                f"{' ' + extra if extra else ''}")
+
+
+def _identity(unit: Unit) -> dict[str, Any]:
+    # the parameters the store keys on, without the model revision (it may need the hub) or the
+    # resolved device: within one grid run these map one-to-one onto store keys
+    ident: dict[str, Any] = {"kind": unit.kind, "model": unit.model, "args": dict(unit.args),
+                             "device": unit.setting["device"],
+                             "results_dir": unit.setting["results_dir"]}
+    if unit.config is not None:
+        p = asdict(unit.config)
+        if p["ratio"] == 0:
+            p["criterion"] = "none"
+        if p["criterion"] != "random":
+            p["criterion_seed"] = None
+        if p["criterion"] not in TEXT_CRITERIA:
+            p["importance_source"] = None
+        else:
+            ident["importance"] = [unit.setting["importance_texts"],
+                                   unit.setting["importance_max_length"]]
+        ident["config"] = p
+    return ident
+
+
+def notebook_defaults(notebook: str) -> dict[str, Any]:
+    """The values of a chapter's `parameters` cell (what it uses where the profile is silent)."""
+    lines = (ROOT / "notebooks" / f"{notebook}.py").read_text().splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("# %%")
+                     and "parameters" in line)
+    except StopIteration:
+        return {}
+    body = []
+    for line in lines[start + 1:]:
+        if line.startswith("# %%"):
+            break
+        body.append(line)
+    values: dict[str, Any] = {}
+    exec(compile("\n".join(body), f"{notebook} parameters", "exec"), {"__builtins__": {}}, values)
+    return values
+
+
+def chapter_values(profile: dict[str, Any], notebook: str) -> dict[str, Any]:
+    """A chapter's effective parameters: its defaults, updated with what the profile injects."""
+    return {**notebook_defaults(notebook), **chapter_parameters(profile, notebook)}
+
+
+class _Builder:
+    """Collects units in request order, each once, with its dependencies first."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, Unit] = {}
+
+    def add(self, unit: Unit) -> str:
+        uid = unit.id
+        if uid not in self.units:
+            self.units[uid] = replace(unit, deps=tuple(self._deps(unit)))
+        return uid
+
+    def _deps(self, unit: Unit) -> list[str]:
+        cfg = unit.config
+        if cfg is None or cfg.ratio == 0 or unit.kind in SCORED_CRITERIA:
+            return []
+        deps = []
+        if cfg.criterion == "similarity":
+            s = unit.setting
+            deps.append(self.add(_importance(unit.model, cfg.importance_texts_from, s,
+                                             unit.chapter)))
+        if cfg.criterion in SCORED_CRITERIA:
+            deps.append(self.add(Unit(cfg.criterion, unit.model, cfg, (), unit.settings,
+                                      chapter=unit.chapter, batch_size=unit.batch_size)))
+        if unit.kind == "faithfulness":
+            deps.append(self.add(replace(unit, config=cfg.unpruned())))
+        return deps
+
+
+def _importance(model: str, texts_from: str, settings: dict, chapter: str) -> Unit:
+    args = {"n_texts": settings["importance_texts"], "max_length": settings["importance_max_length"],
+            "texts_from": texts_from}
+    return Unit("importance", model, None, tuple(sorted(args.items())),
+                tuple(sorted(settings.items())), chapter=chapter)
+
+
+def _unit(kind: str, cfg: ev.Config, settings: dict, chapter: str, batch_size: int,
+          **args: Any) -> Unit:
+    return Unit(kind, cfg.model, cfg, tuple(sorted(args.items())), tuple(sorted(settings.items())),
+                chapter=chapter, batch_size=batch_size)
+
+
+def _faith_args(p: dict, method: str) -> dict:
+    from .faithfulness import DEFAULT_FRACTIONS
+
+    return {"method": method, "n_examples": p["n_faithfulness"],
+            "fractions": tuple(p.get("fractions") or DEFAULT_FRACTIONS),
+            "options": tuple(sorted(ev.method_options(method, p["ig_steps"]).items()))}
+
+
+def chapter_units(profile: dict[str, Any], notebook: str, into: _Builder | None = None) -> list[Unit]:
+    """The units one chapter requests (and their dependencies), in the order it requests them."""
+    b = into or _Builder()
+    before = set(b.units)
+    p = chapter_values(profile, notebook)
+    settings = {"device": p.get("device", "auto"), "results_dir": p.get("results_dir", "results"),
+                "importance_texts": p.get("importance_texts", ev.N_CALIBRATION_TEXTS),
+                "importance_max_length": p.get("importance_max_length", ev.IMPORTANCE_MAX_LENGTH)}
+    common = {k: p[k] for k in ("shots", "n_examples", "n_calibration", "seed", "importance_source")
+              if k in p}
+    bs = p.get("batch_size", 16)
+    models, tasks, ratios, criteria = p.get("models", []), p.get("tasks", []), p.get("ratios", []), \
+        p.get("criteria", [])
+
+    def scores(cfg: ev.Config, batch_size: int = bs) -> None:
+        b.add(_unit("scores", cfg, settings, notebook, batch_size))
+
+    def faith(cfg: ev.Config, method: str, batch_size: int) -> None:
+        b.add(_unit("faithfulness", cfg, settings, notebook, batch_size, **_faith_args(p, method)))
+
+    if notebook == "01_pruning_method":
+        for m in models:
+            b.add(_importance(m, IMPORTANCE_DEFAULT_SOURCE, settings, notebook))
+        for cfg in ev.configs(models, tasks, criteria, ratios,
+                              criterion_seeds=p.get("criterion_seeds", (0,)), **common):
+            scores(cfg)
+        for m in models:
+            for r in ratios:
+                cfg = ev.Config(model=m, task=tasks[0], criterion="similarity", ratio=r, **common)
+                b.add(_unit("latency", cfg, settings, notebook, bs, batch=p["latency_batch"],
+                            tokens=p["latency_tokens"], repeats=3))
+    elif notebook == "02_faithfulness":
+        criterion, methods = criteria[0], p.get("methods", [])
+        worst = max(ratios)
+        shown = [m for m in methods if m != "random"][:2] or methods[:1]
+        for r in (0.0, worst):  # the heat maps, through faithfulness_record's batch size 8
+            for method in shown:
+                faith(ev.Config(model=models[0], task=tasks[0], criterion=criterion, ratio=r,
+                                **common), method, 8)
+        for cfg in ev.configs(models, tasks, [criterion], ratios, **common):
+            for method in methods:
+                faith(cfg, method, bs)
+    elif notebook == "03_calibration":
+        criterion = criteria[0]
+        common3 = {**common, **({"n_bins": p["n_bins"]} if "n_bins" in p else {})}
+        for cfg in ev.configs(models, tasks, [criterion], ratios, **common3):
+            scores(cfg)
+        for m in models:
+            for t in tasks:
+                for r in sorted({0.0, max(ratios)}):
+                    scores(ev.Config(model=m, task=t, criterion=criterion, ratio=r, **common3))
+    elif notebook == "04_cross_model":
+        method, demo_seeds = p["methods"][0], list(p.get("demo_seeds", [0]))
+        for cfg in ev.configs(models, tasks, criteria, ratios, demo_seeds=demo_seeds[:1], **common):
+            if cfg.ratio > 0:  # config_changes: scores of both, then faithfulness of both
+                scores(cfg.unpruned())
+                scores(cfg)
+                for c in (cfg.unpruned(), cfg):
+                    for m in (method, "random"):
+                        faith(c, m, max(1, bs // 2))
+        for cfg in ev.configs(models[:1], tasks[:1], criteria, ratios, demo_seeds=demo_seeds,
+                              **common):
+            if cfg.ratio > 0:
+                scores(cfg.unpruned())
+                scores(cfg)
+    return [u for uid, u in b.units.items() if uid not in before]
+
+
+def expand(profile: dict[str, Any] | str | Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> list[Unit]:
+    """Every unit the chapters will ask for on a profile (a loaded one or its path), each once."""
+    from .book import load_profile
+
+    if not isinstance(profile, dict):
+        profile = load_profile(profile)
+    b = _Builder()
+    for nb in notebooks:
+        chapter_units(profile, nb, into=b)
+    return list(b.units.values())
+
+
+def compute(unit: Unit, store, pool: ev.ModelPool) -> dict:
+    """Run one unit through the same evaluation function the chapters call (stored; reused if there)."""
+    s, a = unit.setting, dict(unit.args)
+    pool.importance_options = {"n_texts": s["importance_texts"],
+                               "max_length": s["importance_max_length"]}
+    if unit.kind == "importance":
+        return {"scores": ev.importance(store, pool, unit.model, **a)}
+    if unit.kind == "scores":
+        return ev.scores(store, pool, unit.config, batch_size=unit.batch_size)
+    if unit.kind == "faithfulness":
+        return ev.faithfulness(store, pool, unit.config, a["method"], n_examples=a["n_examples"],
+                               fractions=a["fractions"], batch_size=unit.batch_size,
+                               options=dict(a["options"]))
+    if unit.kind == "latency":
+        return ev.latency(store, pool, unit.config, batch=a["batch"], tokens=a["tokens"],
+                          repeats=a["repeats"])
+    if unit.kind in SCORED_CRITERIA:
+        from . import criteria
+
+        return {"scores": criteria.layer_scores(store, pool, unit.config)}
+    raise ValueError(f"unknown unit kind {unit.kind!r}; known: {', '.join(KINDS)}")
