@@ -8,7 +8,9 @@ units compute in). Each unit kind is then run once, for real, through `helpers.u
 an offline model into a scratch store, and its achieved FLOP/s is the cost model's FLOPs
 (`helpers.plan.unit_cost`) over the measured seconds (the model is loaded before the clock starts).
 Each figure is the best of `--repeats` runs, and the peak is measured again before every kind
-(best kept): on a machine shared with other work, the best run is the one least disturbed.
+(best kept). On a CPU everything runs on one thread and is timed in the process's CPU seconds,
+so other work on the machine does not distort the figures: they are per core (the share of peak
+is the same for a machine's cores together, as long as they scale alike).
 """
 
 from __future__ import annotations
@@ -28,23 +30,27 @@ from helpers.results import ResultStore, write_json_atomic
 OUT = Path(__file__).resolve().parent / "throughput.json"
 
 
+def clock(device: torch.device) -> float:
+    """Seconds: the process's CPU time on a CPU (one thread), wall time after a sync on CUDA."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time()
+
+
 def matmul_peak_gflops(device: torch.device, n: int | None = None, repeats: int = 5) -> float:
     """Best GFLOP/s of an n x n matmul in the dtype units compute in on `device`."""
     from helpers.models import default_dtype
 
     dtype = default_dtype(device)
-    n = n or (8192 if device.type == "cuda" else 2048)
+    n = n or (8192 if device.type == "cuda" else 1024)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+        t = clock(device)
         a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock(device) - t)
     return 2 * n**3 / best / 1e9
 
 
@@ -74,12 +80,13 @@ def unit_throughput(device: str, model: str = "smollm2-135m", repeats: int = 3,
                 peaks.append(matmul_peak_gflops(torch.device(pool.device)))
             compute(unit, store, pool)  # warm-up
             seconds = float("inf")
+            dev = torch.device(pool.device)
             for _ in range(repeats):
                 for p in Path(tmp).glob(f"{kind}/*.json"):
                     p.unlink()
-                start = time.perf_counter()
+                start = clock(dev)
                 compute(unit, store, pool)
-                seconds = min(seconds, time.perf_counter() - start)
+                seconds = min(seconds, clock(dev) - start)
             cost = plan.unit_cost(unit)
             out[kind] = {"gflops": cost["flops"] / seconds / 1e9, "seconds": round(seconds, 3),
                          "flops": cost["flops"], "model": model, "what": unit.label()}
@@ -97,8 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     from helpers.models import resolve_device
 
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads")
+            else f"cpu {platform.processor() or platform.machine()}, one core")
     peaks = [matmul_peak_gflops(device)]
     kinds = unit_throughput(str(device), args.model, args.repeats, peaks)
     peak = max(peaks)

@@ -29,8 +29,9 @@
 #
 # **What is ours, not the paper's.** The paper's pruning protocol is not public. The criteria are
 # parameters: `similarity` (drop the least important sub-layers, He et al.), `last` (drop the
-# deepest first, Tyukin et al.) and `random` (a control, drawn once per seed in
-# `criterion_seeds`). A ratio becomes a count as $\lfloor \text{ratio} \times L \rfloor$ for $L$
+# deepest first, Tyukin et al.), `random` (a control, drawn once per seed in
+# `criterion_seeds`), and two that section 1.5 introduces: `relevance` (after Hatefi et al.,
+# 2025) and `greedy_kl`, which chooses on the task's own calibration split. A ratio becomes a count as $\lfloor \text{ratio} \times L \rfloor$ for $L$
 # layers. Importance is measured on `importance_texts` texts of the offline `bbc_news`
 # demonstration pool, or of the evaluated task's own pool (`importance_source: task`), cut to
 # `importance_max_length` tokens (He et al. used 256 C4 samples of 2,048 tokens). "Accuracy is
@@ -56,6 +57,11 @@ importance_texts = 32
 importance_max_length = 128
 latency_batch = 4
 latency_tokens = 128
+methods = ["input_x_gradient"]
+n_faithfulness = 32
+fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
+ig_steps = 8
+greedy_examples = 16
 acc_tolerance = 0.05
 alpha = 0.05
 n_resamples = 2000
@@ -68,8 +74,8 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import claims, pages, plots
+from helpers import criteria as cr
 from helpers import evaluation as ev
-from helpers.pruning import select_layers
 from helpers.results import ResultStore
 
 pages.setup()
@@ -81,15 +87,19 @@ pool = ev.ModelPool(device, importance_texts=importance_texts,
 demo_seed = demo_seeds[0]
 common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
               importance_source=importance_source)
+# the greedy criterion's cost caps: calibration examples used, and the deepest ratio it reaches
+cr.set_greedy_options(pool, max_examples=greedy_examples, max_ratio=max(ratios))
 rl = pages.ratio_label
 level = f"{1 - 2 * alpha:.0%}"
 pages.parameter_table({
     "models": models, "tasks": tasks, "ratios": ratios, "criteria": criteria,
     "criterion_seeds": criterion_seeds, "n_examples": n_examples, "shots": shots, "seed": seed,
     "demo_seeds": [demo_seed], "importance_source": importance_source,
-    "importance_texts": importance_texts, "acc_tolerance": acc_tolerance, "alpha": alpha,
+    "importance_texts": importance_texts, "methods": methods[:1], "n_faithfulness": n_faithfulness,
+    "greedy_examples": greedy_examples, "acc_tolerance": acc_tolerance, "alpha": alpha,
     "n_resamples": n_resamples,
-})
+}, {"greedy_examples": "calibration examples the greedy_kl criterion searches on",
+    "methods": "attribution method of the faithfulness column (section 1.6)"})
 
 # %% [markdown]
 # ## 1.1 Which attention sub-layers matter?
@@ -145,8 +155,9 @@ rows = []
 for m in models:
     for c in criteria:
         for r in ratios:
-            scores_or_model = importance[m] if c == "similarity" else pool.full(m)[0]
-            layers = [] if r == 0 else select_layers(scores_or_model, r, c, seed=criterion_seeds[0])
+            cfg = ev.Config(model=m, task=tasks[0], criterion=c, ratio=r, demo_seed=demo_seed,
+                            criterion_seed=criterion_seeds[0], **common)
+            layers = ev.layers_to_drop(store, pool, cfg)
             rows.append({"model": m, "criterion": c, "ratio": r, "n_dropped": len(layers), "layers": layers})
 drops = pd.DataFrame(rows)
 fig, axes = plt.subplots(len(models), 1, figsize=(7.5, 2.6 * len(models)), squeeze=False)
@@ -267,7 +278,149 @@ display(Markdown(f"**In this run:** {summary}"))
 pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 
 # %% [markdown]
-# ## 1.5 What does dropping save?
+# ## 1.5 Which criterion finds the sub-layers that matter?
+#
+# Two more criteria join the anchors when the profile lists them. `relevance` (after Hatefi et
+# al., 2025) drops the sub-layers through which the least AttnLRP relevance
+# (Achtibat et al., 2024) enters the residual stream: per reference sample, the relevance
+# $\sum a \odot \partial f / \partial a$ of each attention output $a$, divided by the sample's L1
+# norm over layers, with absolute values averaged over samples. Its samples follow
+# `importance_source`, as for `similarity`: the BBC News texts (explaining each next token's
+# logit), or with `importance_source: task` the task's demonstration pool inside its prompt
+# (explaining the predicted label's log-odds). `greedy_kl` uses the task's own calibration split:
+# it drops, one at a time, the sub-layer whose removal changes the label-set distribution least
+# (mean KL divergence to the full model), recomputing after every drop; `greedy_examples` caps
+# the examples it searches on, because its cost grows with the square of the number of layers.
+#
+# Which criterion is right? An **ablation oracle** answers for one sub-layer at a time: the
+# change in the mean label NLL on the calibration split (never the test sample) when only that
+# sub-layer is dropped. A criterion agrees with it when the sub-layers it keeps longest are those
+# whose removal costs most: Spearman's $\rho$ between a layer's position in the criterion's drop
+# order and its oracle cost (positive = agrees). The interval resamples the oracle's examples
+# with the criterion's ranking fixed. `greedy_kl` reads the same calibration examples as the
+# oracle and its first step is a single-layer ablation, so its agreement is partly by
+# construction.
+#
+# (tab-1-5)=
+# **Table 1.5** Spearman's $\rho$ of each criterion's drop order with the ablation oracle
+# (95% bootstrap interval over the oracle's examples; `random` per permutation and averaged).
+
+# %% tags=["hide-input"]
+oracle_cfgs = {m: ev.Config(model=m, task=tasks[0], demo_seed=demo_seed, **common) for m in models}
+oracle_rho = pd.concat([cr.oracle_comparison(store, pool, c, criteria, criterion_seeds=criterion_seeds,
+                                             n_resamples=n_resamples, seed=seed, batch_size=batch_size)
+                        for c in oracle_cfgs.values()], ignore_index=True)
+oracle_rho["name"] = [f"random#{int(s)}" if c == "random" and np.isfinite(s) else c
+                      for c, s in zip(oracle_rho.criterion, oracle_rho.criterion_seed.astype(float),
+                                      strict=True)]
+rho_table = oracle_rho.assign(shown=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}]" for e, lo, hi in
+                                     zip(oracle_rho.spearman, oracle_rho.low, oracle_rho.high,
+                                         strict=True)])
+display(rho_table.pivot_table(index="name", columns="model", values="shown", aggfunc="first",
+                              sort=False))
+named = oracle_rho[~oracle_rho.criterion.str.startswith("random")]
+best = named.sort_values("spearman").groupby("model").tail(1)
+agree = {m: sorted(g[g.low > 0].name) for m, g in named.groupby("model")}
+sentence = "; ".join(
+    f"on `{r.model}` on {tasks[0]}, `{r.name}` agreed most with the ablation oracle "
+    f"(ρ = {r.spearman:+.2f} [{r.low:+.2f}, {r.high:+.2f}]); criteria whose interval lies above 0: "
+    + (", ".join(f"`{c}`" for c in agree[r.model]) or "none")
+    for r in best.itertuples()) + "."
+display(Markdown(f"**In this run:** {sentence[0].upper() + sentence[1:]}"))
+pages.record_finding(CHAPTER, "oracle", sentence[0].upper() + sentence[1:], "tab-1-5")
+
+# %% [markdown]
+# (fig-1-4)=
+# **Figure 1.4** What the oracle measures: for the first model, the label NLL change when each
+# attention sub-layer alone is dropped (bars), and where the criteria that rank by a score put each
+# layer in their drop order (lines; higher = kept longer).
+
+# %% tags=["hide-input"]
+ranked = [c for c in ("similarity", "relevance", "greedy_kl") if c in criteria]
+per_layer = cr.oracle_frame(store, pool, oracle_cfgs[models[0]], ranked, batch_size=batch_size)
+fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True)
+ax.bar(per_layer.layer, per_layer.oracle_delta_nll, color="0.6")
+ax.set_ylabel("Δ label NLL (nats)")
+ax.set_title(f"{models[0]} on {tasks[0]}: dropping one attention sub-layer")
+for c in ranked:
+    ax2.plot(per_layer.layer, per_layer[c], "o-", ms=3, label=c)
+ax2.set_xlabel("layer")
+ax2.set_ylabel("position in the drop order")
+if ranked:
+    ax2.legend()
+plt.show()
+
+# %% [markdown]
+# ## 1.6 Do the criteria keep what the study measures?
+#
+# The paper recommends pruning strategies that keep faithfulness and calibration, not only
+# accuracy. For every criterion except `random` (whose faithfulness would need every
+# permutation), Table 1.6 gives the paired change against the full model of accuracy, the
+# debiased calibration error (Kumar et al., 2019; up = worse) and the normalised AOPC
+# comprehensiveness of `methods[0]` (Carton et al., 2020; a pure loss of confidence cannot move
+# it; down = less faithful) on the first `n_faithfulness` test examples. Table 1.7 compares
+# `greedy_kl` with `similarity` directly, at equal ratio and on the same examples.
+#
+# (tab-1-6)=
+# **Table 1.6** Full and pruned value and the paired change (95% bootstrap interval), per
+# criterion and ratio.
+
+# %% tags=["hide-input"]
+named_criteria = [c for c in criteria if c != "random"]
+crit_grid = ev.configs(models, tasks[:1], named_criteria, [r for r in ratios if r > 0],
+                       demo_seeds=[demo_seed], **common)
+crit_table = cr.criterion_table(store, pool, crit_grid, metrics=("accuracy", "ece_debiased"),
+                                method=methods[0], n_faithfulness=n_faithfulness, ig_steps=ig_steps,
+                                n_resamples=n_resamples, seed=seed, batch_size=batch_size)
+crit_table["metric"] = crit_table.metric.str.replace(f" ({methods[0]})", "", regex=False)
+crit_shown = crit_table.assign(
+    ratio=crit_table.ratio.map(rl),
+    change=[pages.interval_text(e, lo, hi, signed=True) for e, lo, hi in
+            zip(crit_table.delta, crit_table.low, crit_table.high, strict=True)],
+    values=[f"{a:.3f} → {b:.3f}" for a, b in zip(crit_table.full, crit_table.pruned, strict=True)])
+display(crit_shown.pivot_table(index=["model", "criterion", "ratio"], columns="metric",
+                               values="change", aggfunc="first", sort=False))
+
+# %% [markdown]
+# (tab-1-7)=
+# **Table 1.7** `greedy_kl` − `similarity` at equal ratio, paired over the same test examples
+# (95% intervals). A positive accuracy or comprehensiveness change and a negative ECE change
+# favour `greedy_kl`.
+
+# %% tags=["hide-input"]
+from dataclasses import replace
+
+if {"similarity", "greedy_kl"} <= set(criteria):
+    pairs = [(replace(c, criterion="similarity"), replace(c, criterion="greedy_kl"))
+             for c in crit_grid if c.criterion == "similarity"]
+    greedy_vs_sim = cr.paired_changes(store, pool, pairs, metrics=("accuracy", "ece_debiased"),
+                                      method=methods[0], n_faithfulness=n_faithfulness,
+                                      ig_steps=ig_steps, n_resamples=n_resamples, seed=seed,
+                                      batch_size=batch_size)
+    greedy_vs_sim["metric"] = greedy_vs_sim.metric.str.replace(f" ({methods[0]})", "", regex=False)
+    greedy_vs_sim["better"] = [
+        pages.direction(lo, hi, *(("greedy_kl", "similarity") if m != "ece_debiased"
+                                  else ("similarity", "greedy_kl")))
+        for m, lo, hi in zip(greedy_vs_sim.metric, greedy_vs_sim.low, greedy_vs_sim.high, strict=True)]
+    display(greedy_vs_sim.assign(
+        ratio=greedy_vs_sim.ratio.map(rl),
+        change=[pages.interval_text(e, lo, hi, signed=True) for e, lo, hi in
+                zip(greedy_vs_sim.delta, greedy_vs_sim.low, greedy_vs_sim.high, strict=True)])
+        .pivot_table(index=["model", "ratio"], columns="metric", values=["change", "better"],
+                     aggfunc="first", sort=False))
+    wins = greedy_vs_sim.groupby("metric").better.apply(list)
+    sentence = ("Against `similarity` at equal ratio (paired 95% intervals; a difference counts "
+                "when its interval excludes 0), `greedy_kl` was better / worse / undetermined in: "
+                + "; ".join(f"{m} {v.count('greedy_kl')} / {v.count('similarity')} / "
+                            f"{v.count('undetermined')}" for m, v in wins.items())
+                + f" of {len(pairs)} (model, ratio) pairs.")
+    display(Markdown(f"**In this run:** {sentence}"))
+    pages.record_finding(CHAPTER, "greedy", sentence, "tab-1-7")
+else:
+    display(Markdown("*Add both `similarity` and `greedy_kl` to `criteria` to compare them.*"))
+
+# %% [markdown]
+# ## 1.7 What does dropping save?
 #
 # Parameters fall by the attention projections of the dropped layers. Time is the median of three
 # prefill passes (a forward over a batch of `latency_batch` × `latency_tokens` random tokens that,
@@ -275,8 +428,8 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 # `similarity` criterion, with the fastest and slowest of the three beside it. The
 # {doc}`05_cost` appendix has the full benchmark with a FLOP model.
 #
-# (tab-1-5)=
-# **Table 1.5** Parameters and prefill time, criterion `similarity`.
+# (tab-1-8)=
+# **Table 1.8** Parameters and prefill time, criterion `similarity`.
 
 # %% tags=["hide-input"]
 lat = []
@@ -316,14 +469,14 @@ print(f"batch {latency_batch} × {latency_tokens} tokens")
 
 # %% tags=["hide-input"]
 worst = kept_table.loc[kept_table.d_accuracy.idxmin()]
-glue("ch1-worst", f"`{worst.criterion}` at {rl(worst.ratio)} on `{worst.model}` "
-     f"({worst.d_accuracy:+.3f})", display=False)
+glue("ch1-worst", Markdown(f"`{worst.criterion}` at {rl(worst.ratio)} on `{worst.model}` "
+                           f"({worst.d_accuracy:+.3f})"), display=False)
 glue("ch1-band", float((band["max"] - band["min"]).max()) if len(band) else float("nan"),
      display=False)
 glue("ch1-halfwidth", float(np.median((fixed["high"] - fixed["low"]) / 2)), display=False)
 glue("ch1-n", int(n_examples), display=False)
-glue("ch1-argmax", ", ".join(f"`{m}`: layer {int(np.argmax(s))}" for m, s in importance.items()),
-     display=False)
+glue("ch1-argmax", Markdown(", ".join(f"`{m}`: layer {int(np.argmax(s))}"
+                                     for m, s in importance.items())), display=False)
 
 # %% [markdown]
 # ## Exercises

@@ -42,7 +42,8 @@ PARAMETER_KEYS = {"models", "tasks", "ratios", "criteria", "methods", "n_example
                   "shots", "seed", "device", "batch_size", "results_dir", "fractions", "ig_steps",
                   "n_calibration", "n_bins", "importance_texts", "importance_max_length",
                   "latency_batch", "latency_tokens", "acc_tolerance", "bench_results",
-                  "demo_seeds", "criterion_seeds", "importance_source", "alpha", "n_resamples"}
+                  "demo_seeds", "criterion_seeds", "importance_source", "alpha", "n_resamples",
+                  "greedy_examples"}
 # The reader sees this run's values in the chapter's parameter table (helpers.pages), so the
 # default and the injected parameter cells are dropped from the HTML (they stay in the .ipynb).
 HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")

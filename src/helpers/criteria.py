@@ -338,7 +338,7 @@ def _faith_values(store, pool, cfg: Config, method: str, n_faithfulness: int, ba
                   ig_steps: int) -> np.ndarray:
     rec = ev.faithfulness(store, pool, cfg, method, n_examples=n_faithfulness,
                           batch_size=batch_size, options=ev.method_options(method, ig_steps))
-    return ev.stored_faithfulness(rec).aopc_comprehensiveness
+    return ev.stored_faithfulness(rec).aopc_norm_comprehensiveness
 
 
 def paired_changes(
@@ -349,7 +349,8 @@ def paired_changes(
 ) -> pd.DataFrame:
     """Per pair (a, b) on the same examples: each metric of a and b and the change b - a with a paired bootstrap interval.
 
-    Faithfulness (with `method`): AOPC comprehensiveness of `method` per example, averaged.
+    Faithfulness (with `method`): normalised AOPC comprehensiveness of `method` (Carton et al.
+    2020; a pure loss of confidence cannot move it), on the examples where both are defined.
     """
     rows = []
     for a, b in pairs:
@@ -370,11 +371,13 @@ def paired_changes(
         if method:
             fa, fb = (_faith_values(store, pool, c, method, n_faithfulness, max(1, batch_size // 2),
                                     ig_steps) for c in (a, b))
-            d = stats.paired_mean_delta_ci(fa, fb, confidence=confidence, n_resamples=n_resamples,
-                                           seed=seed)
-            rows.append({**base, "metric": f"aopc_comprehensiveness ({method})",
-                         "value_a": float(fa.mean()), "value_b": float(fb.mean()),
-                         "delta": d.estimate, "low": d.low, "high": d.high, "n": len(fa)})
+            est, low, high, n = stats.defined_paired_delta_ci(
+                fa, fb, confidence=confidence, n_resamples=n_resamples, seed=seed)
+            ok = np.isfinite(fa) & np.isfinite(fb)
+            rows.append({**base, "metric": f"normalised comprehensiveness ({method})",
+                         "value_a": float(fa[ok].mean()) if n else np.nan,
+                         "value_b": float(fb[ok].mean()) if n else np.nan,
+                         "delta": est, "low": low, "high": high, "n": n})
     return pd.DataFrame(rows)
 
 

@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="GPUs per task, fractions allowed (default 1 with GPUs, else 0)")
     parser.add_argument("--cpus-per-task", type=float, default=1.0)
     parser.add_argument("--shards-per-model", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the local runner (default: torch's choice)")
     parser.add_argument("--list", action="store_true", help="print the units and exit")
     args = parser.parse_args(argv)
     try:
@@ -383,7 +385,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = run_grid(args.profile, runner=args.runner,
                            only=args.only.split(",") if args.only else None, address=args.address,
                            workers=args.workers, gpus_per_task=args.gpus_per_task,
-                           cpus_per_task=args.cpus_per_task, shards_per_model=args.shards_per_model)
+                           cpus_per_task=args.cpus_per_task, shards_per_model=args.shards_per_model,
+                           threads=args.threads)
     except (FileNotFoundError, ValueError, ConnectionError, ImportError) as err:
         sys.exit(f"error: {err}")
     print(summary.text())

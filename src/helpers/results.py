@@ -302,7 +302,8 @@ class ResultStore:
         folder = self.root / "_log"
         folder.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(entry) + "\n").encode()
-        # one write() in append mode: lines of concurrent writers never interleave (local and NFS)
+        # one write() in append mode: lines of writers on one machine never interleave (NFS does
+        # not promise that across machines: the log counts computations, no unit depends on it)
         fd = os.open(folder / "computations.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, line)

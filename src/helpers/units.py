@@ -20,8 +20,8 @@ from typing import Any
 from . import evaluation as ev
 from .book import NOTEBOOKS, ROOT, chapter_parameters
 
-KINDS = ("importance", "scores", "faithfulness", "latency", "relevance", "greedy_kl")
-IMPORTANCE_DEFAULT_SOURCE = "bbc_news"  # what chapter 1's ev.importance call reads (no texts_from)
+KINDS = ("importance", "scores", "faithfulness", "latency", "relevance", "greedy_kl", "oracle")
+IMPORTANCE_DEFAULT_SOURCE = "bbc_news"  # a profile without importance_source
 # criteria whose layer ranking is a stored unit of its own (helpers.criteria), a dependency of
 # every configuration they prune; those two that read importance texts key on the pool's options
 SCORED_CRITERIA = ("relevance", "greedy_kl")
@@ -162,12 +162,21 @@ def _faith_args(p: dict, method: str) -> dict:
             "options": tuple(sorted(ev.method_options(method, p["ig_steps"]).items()))}
 
 
+def _with_zero(ratios: list[float]) -> list[float]:
+    # chapters 2 and 3 always run the unpruned model, their reference
+    return sorted({0.0, *(float(r) for r in ratios)})
+
+
 def chapter_units(profile: dict[str, Any], notebook: str, into: _Builder | None = None) -> list[Unit]:
     """The units one chapter requests (and their dependencies), in the order it requests them."""
     b = into or _Builder()
     before = set(b.units)
     p = chapter_values(profile, notebook)
     settings = {"device": p.get("device", "auto"), "results_dir": p.get("results_dir", "results"),
+                # chapter 1 caps the greedy criterion's search (criteria.set_greedy_options)
+                **({"greedy_examples": p.get("greedy_examples"),
+                    "greedy_max_ratio": max(p.get("ratios") or [0.0])}
+                   if notebook == "01_pruning_method" else {}),
                 "importance_texts": p.get("importance_texts", ev.N_CALIBRATION_TEXTS),
                 "importance_max_length": p.get("importance_max_length", ev.IMPORTANCE_MAX_LENGTH)}
     common = {k: p[k] for k in ("shots", "n_examples", "n_calibration", "seed", "importance_source")
@@ -183,36 +192,43 @@ def chapter_units(profile: dict[str, Any], notebook: str, into: _Builder | None 
         b.add(_unit("faithfulness", cfg, settings, notebook, batch_size, **_faith_args(p, method)))
 
     if notebook == "01_pruning_method":
+        source = p.get("importance_source", IMPORTANCE_DEFAULT_SOURCE)
         for m in models:
-            b.add(_importance(m, IMPORTANCE_DEFAULT_SOURCE, settings, notebook))
-        for cfg in ev.configs(models, tasks, criteria, ratios,
-                              criterion_seeds=p.get("criterion_seeds", (0,)), **common):
+            b.add(_importance(m, tasks[0] if source == "task" else source, settings, notebook))
+        grid = ev.configs(models, tasks, criteria, ratios, demo_seeds=list(p["demo_seeds"])[:1],
+                          criterion_seeds=p.get("criterion_seeds", (0,)), **common)
+        for cfg in grid:  # interval_frame, then config_changes (the same units)
             scores(cfg)
+        demo = list(p["demo_seeds"])[:1][0]
+        for m in models:  # section 1.5: the oracle, then each criterion's drop order
+            cfg = ev.Config(model=m, task=tasks[0], demo_seed=demo, **common)
+            b.add(_unit("oracle", cfg, settings, notebook, bs))
+            for c in criteria:
+                if c in SCORED_CRITERIA:
+                    b.add(_unit(c, replace(cfg, criterion=c), settings, notebook, bs))
+        named = [c for c in criteria if c != "random"]  # section 1.6: faithfulness per criterion
+        if p.get("methods") and p.get("n_faithfulness"):
+            for cfg in ev.configs(models, tasks[:1], named, [r for r in ratios if r > 0],
+                                  demo_seeds=[demo], **common):
+                for c in (cfg.unpruned(), cfg):
+                    faith(c, p["methods"][0], max(1, bs // 2))
         for m in models:
             for r in ratios:
                 cfg = ev.Config(model=m, task=tasks[0], criterion="similarity", ratio=r, **common)
                 b.add(_unit("latency", cfg, settings, notebook, bs, batch=p["latency_batch"],
                             tokens=p["latency_tokens"], repeats=3))
     elif notebook == "02_faithfulness":
-        criterion, methods = criteria[0], p.get("methods", [])
-        worst = max(ratios)
-        shown = [m for m in methods if m != "random"][:2] or methods[:1]
-        for r in (0.0, worst):  # the heat maps, through faithfulness_record's batch size 8
-            for method in shown:
-                faith(ev.Config(model=models[0], task=tasks[0], criterion=criterion, ratio=r,
-                                **common), method, 8)
-        for cfg in ev.configs(models, tasks, [criterion], ratios, **common):
-            for method in methods:
+        methods = p.get("methods", [])
+        run_methods = [*(m for m in methods if m != "random"), "random"]
+        for cfg in ev.configs(models, tasks, criteria[:1], _with_zero(ratios),
+                              demo_seeds=list(p["demo_seeds"])[:1], **common):
+            for method in run_methods:
                 faith(cfg, method, bs)
     elif notebook == "03_calibration":
-        criterion = criteria[0]
         common3 = {**common, **({"n_bins": p["n_bins"]} if "n_bins" in p else {})}
-        for cfg in ev.configs(models, tasks, [criterion], ratios, **common3):
+        for cfg in ev.configs(models, tasks, criteria[:1], _with_zero(ratios),
+                              demo_seeds=list(p["demo_seeds"])[:1], **common3):
             scores(cfg)
-        for m in models:
-            for t in tasks:
-                for r in sorted({0.0, max(ratios)}):
-                    scores(ev.Config(model=m, task=t, criterion=criterion, ratio=r, **common3))
     elif notebook == "04_cross_model":
         method, demo_seeds = p["methods"][0], list(p.get("demo_seeds", [0]))
         for cfg in ev.configs(models, tasks, criteria, ratios, demo_seeds=demo_seeds[:1], **common):
@@ -247,8 +263,17 @@ def compute(unit: Unit, store, pool: ev.ModelPool) -> dict:
     s, a = unit.setting, dict(unit.args)
     pool.importance_options = {"n_texts": s["importance_texts"],
                                "max_length": s["importance_max_length"]}
+    from . import criteria
+
+    if s.get("greedy_examples"):
+        criteria.set_greedy_options(pool, max_examples=s["greedy_examples"],
+                                    max_ratio=s["greedy_max_ratio"])
+    else:
+        criteria.set_greedy_options(pool)
     if unit.kind == "importance":
         return {"scores": ev.importance(store, pool, unit.model, **a)}
+    if unit.kind == "oracle":
+        return criteria.oracle(store, pool, unit.config, batch_size=unit.batch_size)
     if unit.kind == "scores":
         return ev.scores(store, pool, unit.config, batch_size=unit.batch_size)
     if unit.kind == "faithfulness":
@@ -259,7 +284,5 @@ def compute(unit: Unit, store, pool: ev.ModelPool) -> dict:
         return ev.latency(store, pool, unit.config, batch=a["batch"], tokens=a["tokens"],
                           repeats=a["repeats"])
     if unit.kind in SCORED_CRITERIA:
-        from . import criteria
-
         return {"scores": criteria.layer_scores(store, pool, unit.config)}
     raise ValueError(f"unknown unit kind {unit.kind!r}; known: {', '.join(KINDS)}")
