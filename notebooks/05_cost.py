@@ -179,7 +179,46 @@ show("notebooks")
 #   instead of the fused CPU kernel, and grouped-query attention inside the kernel instead of
 #   repeated key/value heads (a few per cent faster for SmolLM2's integrated gradients, a third
 #   slower for Gemma's forward).
+
+# %% [markdown]
+# ## What the grids cost: measured throughput and predicted hours
 #
+# `python -m helpers.book plan PROFILE` (or `make plan`) counts the forward and backward passes
+# and the tokens of every unit a profile's chapters ask for, from the profile alone (model
+# shapes, the tasks' mean lengths), and divides their FLOPs by the throughput of each unit kind
+# measured by `python -m bench.throughput` (`bench/throughput.json`). Beside each throughput
+# stands the share of the same machine's measured matmul peak it reaches. A GPU without a
+# measurement of its own is predicted from its datasheet bf16 peak times the share measured here
+# (an assumption until `bench.throughput` runs on that GPU), and at 30% of peak beside it. An
+# overnight run is 12 hours on as many GPUs as the last column says (`make grid RUNNER=ray`
+# spreads the units over them).
+#
+# (tab-cost-throughput)=
+# **Table C.6. Throughput of each unit kind** on the machine that ran `bench.throughput`, against
+# its own measured matmul peak (one core, timed in CPU seconds).
+
+# %% tags=["hide-input"]
+from helpers import plan
+
+measured_rates = plan.load_throughput() if plan.THROUGHPUT_FILE.exists() else None
+if measured_rates is None:
+    display(Markdown("*No throughput measured yet: run `python -m bench.throughput`.*"))
+else:
+    display(plan.throughput_frame(measured_rates).style.hide(axis="index").format(
+        {"achieved GFLOP/s": "{:.1f}", "matmul peak GFLOP/s": "{:.1f}", "share of peak": "{:.0%}"}))
+
+# %% [markdown]
+# (tab-cost-gpu-hours)=
+# **Table C.7. Predicted cost of the larger profiles** on H100 GPUs (bf16): units, PFLOP,
+# GPU-hours at the measured shares of peak and at 30% of peak, GPUs for a 12-hour run, and the
+# peak memory of the largest model.
+
+# %% tags=["hide-input"]
+if measured_rates is not None:
+    display(plan.gpu_hours(("params/paper.yml", "params/offline-full.yml"), measured=measured_rates)
+            .round(2))
+
+# %% [markdown]
 # ## Summary
 #
 # Dropping attention sub-layers saves time roughly in proportion to the attention FLOPs it

@@ -294,3 +294,32 @@ def test_ray_runner_stores_what_the_local_runner_stores(tiny_folders, tmp_path):
     assert left == right
     hosts = {c["pid"] for c in ResultStore(tmp_path / "ray").computations()}
     assert len(hosts) == 2  # two Ray workers shared the grid
+
+
+def test_prune_unused_keeps_exactly_the_units_a_profile_reads(tmp_path):
+    from helpers import units
+    from helpers.results import ResultStore
+
+    store = ResultStore(tmp_path / "store")
+    profile = str(ROOT / "params" / "smoke.yml")
+    needed = units.needed_paths(profile, store, device="cpu")
+    kinds = {p.parent.name for p in needed}
+    assert {"importance", "scores", "faithfulness", "latency", "oracle"} <= kinds
+    # fill the store with two needed units (found by their keys) and one no profile reads
+    captured = []
+
+    class Capture(ResultStore):
+        def get_or_compute(self, kind, params, compute, provenance=None):
+            captured.append((kind, dict(params)))
+            return units._AnyRecord()
+
+    pool = __import__("helpers.evaluation", fromlist=["ModelPool"]).ModelPool("cpu")
+    for unit in units.expand(profile)[:3]:
+        units.compute(unit, Capture(store.root), pool)
+    for kind, params in captured[:2]:
+        store.get_or_compute(kind, params, lambda: {"x": 1})
+    extra = store.get_or_compute("scores", {"model": "nobody"}, lambda: {"x": 2})
+    assert extra and len(list(store.root.glob("*/*.json"))) == 3
+    gone = store.prune(keep=needed)
+    assert [p.parent.name for p in gone] == ["scores"] and len(gone) == 1
+    assert all(store.path(k, p) in needed and store.path(k, p).exists() for k, p in captured[:2])

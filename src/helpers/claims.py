@@ -320,7 +320,9 @@ def _ci(e: float, lo: float, hi: float) -> str:
 
 
 def _name(r: pd.Series) -> str:
-    return f"{r.model}/{r.task}/{r.criterion}/{r.ratio:.2f}"
+    from .pages import ratio_label
+
+    return f"{r.model}/{r.task}/{r.criterion}/{ratio_label(r.ratio)}"
 
 
 def _claim_kept(t: pd.DataFrame, tol: float) -> tuple[str, str]:

@@ -167,8 +167,30 @@ def unit_cost(unit: Unit) -> dict[str, float]:
         return {"forward": n * (fwd + erase), "backward": n * bwd,
                 "tokens": n * body * (fwd + erase + bwd),
                 "flops": shape.forward_flops(as_forward, context, dropped)}
-    nan = float("nan")  # a kind without a cost model yet (a criterion's own ranking unit)
+    if unit.kind in ("oracle", "greedy_kl"):  # label scoring of the calibration split, repeated
+        n = cfg.n_calibration
+        if unit.kind == "oracle":
+            passes = shape.layers  # each sub-layer dropped alone
+        else:
+            s = dict(unit.settings)
+            n = min(n, int(s.get("greedy_examples") or 32))
+            steps = int(math.floor(max(float(s.get("greedy_max_ratio") or 0.5), cfg.ratio)
+                                   * shape.layers + 1e-9))
+            passes = 1 + sum(shape.layers - k for k in range(steps))
+        tokens = passes * n * body
+        return {"forward": passes * n, "backward": 0, "tokens": tokens,
+                "flops": shape.forward_flops(tokens, context)}
+    if unit.kind == "relevance":  # one forward and one backward over the reference texts
+        s = dict(unit.settings)
+        n, length = int(s.get("importance_texts") or 32), int(s.get("importance_max_length") or 128)
+        return {"forward": n, "backward": n, "tokens": n * length,
+                "flops": shape.forward_flops(3 * n * length, length / 2)}
+    nan = float("nan")  # a kind without a cost model
     return {"forward": nan, "backward": nan, "tokens": nan, "flops": nan}
+
+
+# kinds priced at the measured throughput of the kind whose passes they repeat
+RATE_OF = {"oracle": "scores", "greedy_kl": "scores", "relevance": "faithfulness"}
 
 
 def load_throughput(path: str | os.PathLike = THROUGHPUT_FILE) -> dict[str, Any]:
@@ -229,7 +251,7 @@ def plan(profile: str | os.PathLike | dict, measured: dict[str, Any] | None = No
                                       backward=("backward", "sum"), tokens=("tokens", "sum"),
                                       flops=("flops", "sum"))
     for device, per_kind in rates.items():
-        table[f"{device} h"] = [row.flops / (per_kind[k][0] * 1e9) / 3600
+        table[f"{device} h"] = [row.flops / (per_kind[RATE_OF.get(k, k)][0] * 1e9) / 3600
                                 for k, row in table.iterrows()]
     table.loc["total"] = table.sum(numeric_only=True)
     table["PFLOP"] = table.pop("flops") / 1e15

@@ -358,9 +358,12 @@ class ResultStore:
         return frame.groupby("kind").agg(units=("stale", "size"), stale=("stale", "sum"),
                                          megabytes=("bytes", lambda b: round(b.sum() / 2**20, 2)))
 
-    def prune(self, *, dry_run: bool = False) -> list[Path]:
-        """Delete units no current run can read (other code, other libraries); returns their paths."""
-        stale = [path for path, rec in self._files() if self._stale(path, rec)]
+    def prune(self, *, dry_run: bool = False, keep: set[Path] | None = None) -> list[Path]:
+        """Delete units no current run can read (other code, other libraries) and, given `keep`,
+        also every current unit not in it (e.g. `units.needed_paths` of the profiles in use);
+        returns their paths."""
+        stale = [path for path, rec in self._files()
+                 if self._stale(path, rec) or (keep is not None and path not in keep)]
         if not dry_run:
             for path in stale:
                 path.unlink()
@@ -396,14 +399,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["list", "prune"])
     parser.add_argument("--results", default="results", help="the store's folder (default results)")
     parser.add_argument("--dry-run", action="store_true", help="prune: only list what would go")
+    parser.add_argument("--unused", nargs="+", metavar="PROFILE",
+                        help="prune: also delete current units that none of these profiles reads")
     args = parser.parse_args(argv)
     store = ResultStore(args.results)
     if args.command == "list":
         print(store.inventory().to_string() if store.root.exists() else f"{store.root}: no store")
         return
-    gone = store.prune(dry_run=args.dry_run)
+    keep = None
+    if args.unused:
+        from .units import needed_paths
+
+        keep = set().union(*(needed_paths(p, store) for p in args.unused))
+    gone = store.prune(dry_run=args.dry_run, keep=keep)
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {len(gone)} stale unit(s) under {store.root}")
+    what = "stale or unused" if keep is not None else "stale"
+    print(f"{verb} {len(gone)} {what} unit(s) under {store.root}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,12 @@ class _Builder:
             deps.append(self.add(_importance(unit.model, cfg.importance_texts_from, s,
                                              unit.chapter)))
         if cfg.criterion in SCORED_CRITERIA:
-            deps.append(self.add(Unit(cfg.criterion, unit.model, cfg, (), unit.settings,
+            # one ranking per model and task: relevance ignores the ratio, and the greedy order
+            # serves every ratio up to the cap it is searched to
+            cap = float(dict(unit.settings).get("greedy_max_ratio") or 0.5)
+            rank_cfg = replace(cfg, ratio=0.0) if cfg.criterion == "relevance" or cfg.ratio <= cap \
+                else cfg
+            deps.append(self.add(Unit(cfg.criterion, unit.model, rank_cfg, (), unit.settings,
                                       chapter=unit.chapter, batch_size=unit.batch_size)))
         if unit.kind == "faithfulness":
             deps.append(self.add(replace(unit, config=cfg.unpruned())))
@@ -286,3 +291,28 @@ def compute(unit: Unit, store, pool: ev.ModelPool) -> dict:
     if unit.kind in SCORED_CRITERIA:
         return {"scores": criteria.layer_scores(store, pool, unit.config)}
     raise ValueError(f"unknown unit kind {unit.kind!r}; known: {', '.join(KINDS)}")
+
+
+class _AnyRecord(dict):
+    """What a dry run hands back for a unit: every field reads as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def needed_paths(profile: dict[str, Any] | str | Path, store, device: str = "auto") -> set[Path]:
+    """The store files a profile's chapters read, found without computing anything (no model runs:
+    each unit's key is built as the chapters build it, then the computation is skipped)."""
+    from .results import ResultStore
+
+    class _Dry(ResultStore):
+        def get_or_compute(self, kind, params, compute, provenance=None):
+            seen.add(self.path(kind, params))
+            return _AnyRecord()
+
+    seen: set[Path] = set()
+    dry = _Dry(store.root)
+    pool = ev.ModelPool(device)
+    for unit in expand(profile):
+        compute(unit, dry, pool)
+    return seen
