@@ -115,7 +115,7 @@ pages.parameter_table({
 cal = table.attrs["calibration"]
 axes = plots.interval_forest(
     table, {"d_accuracy": "Δ accuracy", f"d_{cal}": "Δ debiased ECE", "d_nll": "Δ NLL (nats)",
-            "d_faith": f"Δ faithfulness ({method} − random)"},
+            "d_faith": "Δ faithfulness (vs random)"},
     label="configuration", worse={"d_accuracy": "down", f"d_{cal}": "up", "d_nll": "up",
                                   "d_faith": "down"},
     title="")

@@ -137,7 +137,8 @@ def test_expansion_has_dependencies_first_and_no_duplicates():
         if u.config is not None and u.config.ratio > 0 and u.config.criterion == "similarity":
             assert any(d.startswith("impo") for d in u.deps)
     kinds = {u.kind for u in units}
-    assert kinds == {"importance", "scores", "faithfulness", "latency"}
+    assert kinds == {"importance", "scores", "faithfulness", "latency", "oracle", "relevance",
+                     "greedy_kl"}
     # chapter 4's seed study: the first model and task over every demonstration seed
     seeds = {u.config.demo_seed for u in units if u.config and u.chapter == "04_cross_model"}
     assert seeds == {0, 1, 2}

@@ -154,13 +154,18 @@ def interval_forest(table: pd.DataFrame, columns: Mapping[str, str], *, label: s
         ax.axvline(0, color="grey", lw=0.8)
         side = (worse or {}).get(col)
         if side:
-            lim = np.nanmax(np.abs(np.concatenate([lo, hi, [1e-3]])))
-            ax.axvspan(0, lim * 1.1, color="0.9", zorder=0) if side == "up" else \
-                ax.axvspan(-lim * 1.1, 0, color="0.9", zorder=0)
+            left, right = ax.get_xlim()
+            left, right = min(left, -0.02 * (right - left)), max(right, 0.02 * (right - left))
+            if side == "up":
+                ax.axvspan(0, right, color="0.9", zorder=0, lw=0)
+            else:
+                ax.axvspan(left, 0, color="0.9", zorder=0, lw=0)
+            ax.set_xlim(left, right)
         ax.set_xlabel(name)
         ax.grid(axis="y", alpha=0)
-    axes[0].set_yticks(y)
-    axes[0].set_yticklabels(table[label], fontsize=9)
+    for ax in axes:
+        ax.set_yticks(y)
+        ax.set_yticklabels(table[label], fontsize=8)
     axes[0].figure.suptitle(title or "Changes with their intervals (red: the interval excludes 0; "
                             "shaded: the worse side)")
     return axes
