@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,34 +257,8 @@ def test_configurations_on_the_same_examples_are_resampled_jointly() -> None:
 
 def test_missing_or_nan_faithfulness_is_undetermined_never_yes() -> None:
     changes = _small_grid(faith_shift=-1.0)  # a huge fall, but the scores are unusable
-    nan = [
-        cl.ConfigChange(
-            c.model,
-            c.task,
-            c.criterion,
-            c.ratio,
-            c.example_set,
-            c.labels,
-            c.probs_full,
-            c.probs_pruned,
-            c.faith_full,
-            np.full_like(c.faith_full, np.nan),
-        )
-        for c in changes
-    ]
-    none = [
-        cl.ConfigChange(
-            c.model,
-            c.task,
-            c.criterion,
-            c.ratio,
-            c.example_set,
-            c.labels,
-            c.probs_full,
-            c.probs_pruned,
-        )
-        for c in changes
-    ]
+    nan = [replace(c, faith_pruned=np.full_like(c.faith_full, np.nan), faith_set=None) for c in changes]
+    none = [replace(c, faith_full=None, faith_pruned=None, faith_set=None) for c in changes]
     for grid in (nan, none):
         table, configs = cl.verdicts(grid, n_resamples=200)
         assert table.verdict[1] == "undetermined"

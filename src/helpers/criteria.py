@@ -61,14 +61,6 @@ def set_greedy_options(pool: ModelPool, *, max_examples: int = GREEDY_MAX_EXAMPL
     return pool
 
 
-def _model_key(pool: ModelPool, name: str) -> dict:
-    return {"model": name, "model_revision": ev.model_revision(name), **ev.pool_context(pool)}
-
-
-def _provenance(pool: ModelPool, name: str):
-    return ev._provenance(pool, name)
-
-
 # --- relevance -----------------------------------------------------------------------------------
 
 
@@ -90,7 +82,7 @@ def relevance(
     from . import lrp
 
     samples = relevance_samples(pool, cfg)
-    params = {**_model_key(pool, cfg.model), "samples": samples, "variant": variant,
+    params = {**ev.model_key(pool, cfg.model), "samples": samples, "variant": variant,
               "normalisation": "L1 per sample", "aggregate": "mean of absolute values"}
 
     def compute() -> dict:
@@ -105,7 +97,7 @@ def relevance(
                                              max_length=samples["max_length"])
         return {"scores": scores}
 
-    return store.get_or_compute("relevance", params, compute, _provenance(pool, cfg.model))["scores"]
+    return store.get_or_compute("relevance", params, compute, ev._provenance(pool, cfg.model))["scores"]
 
 
 # --- greedy KL -------------------------------------------------------------------------------------
@@ -184,7 +176,7 @@ def greedy_kl(
     """The stored greedy KL order of `cfg`'s model on its task's calibration split (scores: step of each layer)."""
     settings = greedy_settings(pool, cfg, max_examples=max_examples, max_ratio=max_ratio)
     n_used, max_ratio = settings["n_examples"], settings["max_ratio"]
-    params = {**_model_key(pool, cfg.model), "task": cfg.task, "shots": cfg.shots,
+    params = {**ev.model_key(pool, cfg.model), "task": cfg.task, "shots": cfg.shots,
               "demo_seed": cfg.demo_seed, "seed": cfg.seed, "split": "calibration", **settings}
 
     def compute() -> dict:
@@ -194,7 +186,7 @@ def greedy_kl(
         return greedy_kl_order(model, tok, get_task(cfg.task), held, steps=steps, shots=cfg.shots,
                                seed=cfg.demo_seed, batch_size=batch_size)
 
-    return store.get_or_compute("greedy_kl", params, compute, _provenance(pool, cfg.model))
+    return store.get_or_compute("greedy_kl", params, compute, ev._provenance(pool, cfg.model))
 
 
 # --- scores and rankings of every criterion ---------------------------------------------------------
@@ -255,7 +247,7 @@ def ablation_deltas(
 
 def oracle(store: ResultStore, pool: ModelPool, cfg: Config, *, batch_size: int = 16) -> dict:
     """Per layer, the change in mean label NLL on the calibration split when only its attention is dropped (stored)."""
-    params = {**_model_key(pool, cfg.model), "task": cfg.task, "shots": cfg.shots,
+    params = {**ev.model_key(pool, cfg.model), "task": cfg.task, "shots": cfg.shots,
               "demo_seed": cfg.demo_seed, "seed": cfg.seed, "split": "calibration",
               "n_examples": cfg.n_calibration}
 
@@ -267,7 +259,7 @@ def oracle(store: ResultStore, pool: ModelPool, cfg: Config, *, batch_size: int 
         return {"uid": [e.uid for e in held], "label": [e.label for e in held],
                 "delta": deltas.mean(axis=1).tolist(), "deltas": deltas.round(7).tolist()}
 
-    return store.get_or_compute("oracle", params, compute, _provenance(pool, cfg.model))
+    return store.get_or_compute("oracle", params, compute, ev._provenance(pool, cfg.model))
 
 
 def keep_rank(order: Sequence[int]) -> np.ndarray:

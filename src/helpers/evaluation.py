@@ -82,11 +82,6 @@ class Config:
         return replace(self, ratio=0.0)
 
 
-def model_fingerprint(name: str) -> str:
-    """What identifies a model's weights (kept for callers of the old name): `model_revision`."""
-    return model_revision(name)
-
-
 class ModelPool:
     """Keeps one model loaded and prunes it in place, without copies, for the layer set asked for.
 
@@ -135,6 +130,11 @@ def pool_context(pool: ModelPool) -> dict:
     return {"device": dev.type, "dtype": str(default_dtype(dev)).removeprefix("torch.")}
 
 
+def model_key(pool: ModelPool, name: str) -> dict:
+    """What identifies a model's computations in a unit key: name, revision, device type, dtype."""
+    return {"model": name, "model_revision": model_revision(name), **pool_context(pool)}
+
+
 def _provenance(pool: ModelPool, model_name: str):
     def info() -> dict:
         model, _ = pool.full(model_name)
@@ -166,9 +166,8 @@ def importance(
     max_length: int = IMPORTANCE_MAX_LENGTH, texts_from: str = "bbc_news",
 ) -> list[float]:
     """He et al. importance of each attention layer, on `n_texts` of a task's demo pool (stored)."""
-    params = {"model": model_name, "model_revision": model_revision(model_name),
-              "texts_from": texts_from, "n_texts": n_texts, "text_seed": 0, "max_length": max_length,
-              **pool_context(pool)}
+    params = {**model_key(pool, model_name), "texts_from": texts_from, "n_texts": n_texts,
+              "text_seed": 0, "max_length": max_length}
 
     def compute() -> dict:
         model, tok = pool.full(model_name)
