@@ -20,6 +20,7 @@ from safetensors import safe_open
 from tiny_models import ARCHITECTURES, VOCAB, TinyTokenizer, tiny_model
 
 from helpers import evaluation
+from helpers.scoring import cache_kwargs, output_cache
 from helpers.pruning import (
     COMPACT_CONFIG,
     attention_dropped,
@@ -52,8 +53,8 @@ def outputs(model) -> list[torch.Tensor]:
     ids, mask = batch()
     full = model(input_ids=ids, attention_mask=mask, use_cache=False, output_attentions=True)
     prefix = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True)
-    step = model(input_ids=ids[:, -1:], attention_mask=mask, past_key_values=prefix.past_key_values,
-                 use_cache=True)
+    step = model(input_ids=ids[:, -1:], attention_mask=mask,
+                 **cache_kwargs(model, output_cache(prefix)), use_cache=True)
     return [full.logits, prefix.logits, step.logits, *full.attentions]
 
 

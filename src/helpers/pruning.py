@@ -44,7 +44,9 @@ from torch import nn
 from .progress import progress as progress_bar
 
 ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
-CACHE_KWARGS = ("past_key_values", "past_key_value", "layer_past")
+# the key/value cache reaches an attention module as `cache` (transformers >= 5.25) or under an
+# older name (earlier 5.x releases and some families)
+CACHE_KWARGS = ("cache", "past_key_values", "past_key_value", "layer_past")
 
 
 # --- locating the decoder layers and their attention sub-layers -------------------------------

@@ -14,8 +14,10 @@ of each row is projected onto the vocabulary.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache as memoize
 
 import numpy as np
 import torch
@@ -93,11 +95,30 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+@memoize
+def _cache_name(forward_type: type) -> str:
+    # transformers 5.25 renamed the forward's `past_key_values` to `cache` (the old name warns,
+    # and goes in 5.40); earlier 5.x releases only know `past_key_values`
+    params = inspect.signature(forward_type.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_kwargs(model, kv: Cache | None) -> dict:
+    """The keyword that hands a key/value cache to `model`'s forward, in this transformers release."""
+    return {_cache_name(type(model)): kv}
+
+
+def output_cache(out) -> Cache:
+    """The key/value cache a forward returned (`cache`, or `past_key_values` before 5.25)."""
+    found = out.get("cache") if hasattr(out, "get") else None
+    return found if found is not None else out["past_key_values"]
+
+
 @torch.no_grad()
 def prefix_cache(model, prompt: Prompt) -> Cache:
     """The key/value cache of the shared prefix (batch 1), computed once per model and prompt."""
     ids = torch.tensor([prompt.prefix_ids], device=_device(model))
-    return model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+    return output_cache(model(input_ids=ids, use_cache=True, logits_to_keep=1))
 
 
 def _expand(cache: Cache, batch: int) -> Cache:
@@ -135,7 +156,7 @@ def frame_logits(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         attention_mask=mask,
-        past_key_values=_expand(kv, batch),
+        **cache_kwargs(model, _expand(kv, batch)),
         use_cache=True,
         logits_to_keep=(lengths - 1)[:, None],
     )
