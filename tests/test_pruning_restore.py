@@ -20,7 +20,6 @@ from safetensors import safe_open
 from tiny_models import ARCHITECTURES, VOCAB, TinyTokenizer, tiny_model
 
 from helpers import evaluation
-from helpers.scoring import cache_kwargs, output_cache
 from helpers.pruning import (
     COMPACT_CONFIG,
     attention_dropped,
@@ -35,6 +34,7 @@ from helpers.pruning import (
     restore_attention,
     save_pruned,
 )
+from helpers.scoring import cache_kwargs, output_cache
 
 DROP = [0, 2]
 

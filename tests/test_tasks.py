@@ -399,24 +399,14 @@ def test_hub_without_datasets_says_how_to_install(monkeypatch: pytest.MonkeyPatc
 # --------------------------------------------------------------------------- tokenizers
 
 
-def _tokenizer_folder(name: str) -> Path | None:
-    """smollm2's cached copy (converted here if needed); the larger models' only if already cached."""
-    from helpers.models import cache_dir, offline_model_path
-
-    if name == "smollm2-135m":
-        return offline_model_path(name)
-    folder = cache_dir() / name
-    return folder if (folder / "tokenizer.json").is_file() else None
-
-
-@pytest.mark.parametrize("model_name", ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b"])
+@pytest.mark.parametrize("model_name", ["smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b",
+                                        "qwen2.5-coder-1.5b"])
 def test_label_words_have_distinct_first_tokens(model_name: str) -> None:
-    folder = _tokenizer_folder(model_name)
-    if folder is None:
-        pytest.skip(f"{model_name} is not cached yet (make book converts it)")
-    from transformers import AutoTokenizer
+    from helpers.models import OFFLINE_MODELS, load_tokenizer
 
-    tok = AutoTokenizer.from_pretrained(folder)
+    if not OFFLINE_MODELS[model_name].installed():
+        pytest.skip(f"{model_name} is not installed ({OFFLINE_MODELS[model_name].pip_install})")
+    tok = load_tokenizer(model_name)  # from the GGUF when not converted: no warm cache needed
     for name in tasks.list_tasks(include_hub=True):
         task = tasks.get_task(name)
         firsts = []
@@ -426,5 +416,5 @@ def test_label_words_have_distinct_first_tokens(model_name: str) -> None:
             firsts.append(ids[0])
             # the label word tokenises the same after the answer cue as on its own
             joined = tok(task.prompt_suffix() + word, add_special_tokens=False)["input_ids"]
-            assert joined == suffix_ids + ids, (folder.name, name, word)
-        assert len(set(firsts)) == len(firsts), (folder.name, name, firsts)
+            assert joined == suffix_ids + ids, (model_name, name, word)
+        assert len(set(firsts)) == len(firsts), (model_name, name, firsts)

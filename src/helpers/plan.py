@@ -16,14 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from . import models as models_
 from .book import ROOT, load_profile
+from .models import Shape
 from .units import Unit, expand
 
 THROUGHPUT_FILE = ROOT / "bench" / "throughput.json"
@@ -35,15 +36,6 @@ CONSERVATIVE_SHARE = 0.3
 GPU_PEAK_TFLOPS = {"H100-SXM": 989.0, "A100-80GB": 312.0, "L40S": 362.0, "L4": 121.0}
 GPU_MEMORY_GB = {"H100-SXM": 80, "A100-80GB": 80, "L40S": 48, "L4": 24}
 
-# Shapes of the paper profile's hub models (from their config.json), so that planning needs
-# neither the network nor the weights: layers, hidden, intermediate, heads, kv heads, head dim, vocab.
-HUB_SHAPES: dict[str, tuple[int, int, int, int, int, int, int]] = {
-    "meta-llama/Llama-3.1-8B-Instruct": (32, 4096, 14336, 32, 8, 128, 128256),
-    "mistralai/Mistral-7B-Instruct-v0.3": (32, 4096, 14336, 32, 8, 128, 32768),
-    "Qwen/Qwen2.5-7B-Instruct": (28, 3584, 18944, 28, 4, 128, 152064),
-    "google/gemma-2-9b-it": (42, 3584, 14336, 16, 8, 256, 256000),
-    "microsoft/Phi-3-mini-4k-instruct": (32, 3072, 8192, 32, 32, 96, 32064),
-}
 # Mean tokens of one example's text for hub tasks (their test splits, Llama-3 tokenizer, rounded).
 HUB_BODY_TOKENS = {"hub:sst2": 25, "hub:imdb": 300, "hub:rotten_tomatoes": 27, "hub:ag_news": 55,
                    "hub:trec": 13, "hub:boolq": 150, "hub:tweet_eval_sentiment": 30,
@@ -53,57 +45,9 @@ PROMPT_OVERHEAD = 25  # instruction and answer cue around the demonstrations
 LABEL_SUFFIX = 4  # "Sentiment:" after each body
 
 
-@dataclass(frozen=True)
-class Shape:
-    """A decoder's dimensions, enough to count its FLOPs and memory."""
-
-    layers: int
-    hidden: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-
-    @property
-    def attention_weights(self) -> int:
-        """Weights of one attention sub-layer's projections."""
-        return self.hidden * self.head_dim * (2 * self.heads + 2 * self.kv_heads)
-
-    @property
-    def params(self) -> int:
-        """All parameters (embeddings tied to the head)."""
-        return self.layers * (self.attention_weights + 3 * self.hidden * self.intermediate) + \
-            self.vocab * self.hidden
-
-    def forward_flops(self, tokens: float, context: float, dropped: int = 0) -> float:
-        """FLOPs of a forward over `tokens` new tokens attending to `context` tokens each."""
-        kept = self.layers - dropped
-        linear = self.layers * 3 * self.hidden * self.intermediate + kept * self.attention_weights
-        scores = kept * 2 * self.heads * self.head_dim * context  # QK^T and AV
-        return 2 * linear * tokens + 2 * scores * tokens
-
-
-@cache
 def model_shape(name: str) -> Shape:
-    """The shape of a model: the built-in hub table, else its config.json (offline cache, folder)."""
-    if name in HUB_SHAPES:
-        return Shape(*HUB_SHAPES[name])
-    from .models import OFFLINE_MODELS, cache_dir
-
-    path = None
-    if name in OFFLINE_MODELS:
-        path = cache_dir() / name / "config.json"
-    elif os.path.isdir(name):
-        path = Path(name) / "config.json"
-    if path is None or not path.exists():
-        raise ValueError(f"no shape known for model {name!r}: add it to helpers.plan.HUB_SHAPES "
-                         "(layers, hidden, intermediate, heads, kv heads, head dim, vocab)")
-    c = json.loads(path.read_text())
-    heads = c["num_attention_heads"]
-    return Shape(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"], heads,
-                 c.get("num_key_value_heads", heads), c.get("head_dim") or c["hidden_size"] // heads,
-                 c["vocab_size"])
+    """A model's shape (helpers.models: the offline specs, the hub table, a folder's config)."""
+    return models_.model_shape(name)
 
 
 @cache
@@ -271,11 +215,13 @@ def gpu_hours(profiles: tuple[str, ...] = ("params/paper.yml", "params/offline-f
         conservative = float(total["PFLOP"]) * 1e15 / (GPU_PEAK_TFLOPS[gpu] * 1e12 * CONSERVATIVE_SHARE) / 3600
         models = sorted({u.model for u in expand(load_profile(path))})
         mem = max(memory_gb(m)["peak GB"] for m in models)
+        absent = [m for m in models if models_.availability(m) == "not installed"]
         rows.append({"profile": p, "units": int(total["units"]), "PFLOP": round(float(total["PFLOP"]), 1),
                      f"{gpu} GPU-hours (measured shares)": round(hours, 2),
                      f"{gpu} GPU-hours ({CONSERVATIVE_SHARE:.0%} of peak)": round(conservative, 2),
                      f"GPUs for a {OVERNIGHT_H:g} h run": max(1, math.ceil(conservative / OVERNIGHT_H)),
-                     "largest model peak GB": round(mem, 1)})
+                     "largest model peak GB": round(mem, 1),
+                     "not installed here": ", ".join(absent) or "–"})
     return pd.DataFrame(rows).set_index("profile")
 
 
@@ -286,6 +232,7 @@ def report(profile: str | os.PathLike) -> str:
     table = plan(profile_dict, measured)
     models = sorted({u.model for u in expand(profile_dict)})
     mem = pd.DataFrame({m: memory_gb(m) for m in models}).T
+    mem["here"] = [models_.availability(m) for m in models]  # priced either way
     hours = [c for c in table.columns if c.endswith(" h")]
     shown = table[["units", "forward", "backward", "tokens", "PFLOP", *hours]]
     lines = [f"{profile}: {int(table.loc['total', 'units'])} units", "",
@@ -297,6 +244,7 @@ def report(profile: str | os.PathLike) -> str:
              f"peak measured on {measured['reference']} (an assumption; run bench.throughput on the GPU "
              "to replace it).", "", "Memory per model (bf16 weights; peak with a backward pass over "
              "16 x 512 tokens):", mem.round(2).to_string()]
+    mem = mem.drop(columns="here")
     for gpu, gb in GPU_MEMORY_GB.items():
         too_big = [m for m in models if mem.loc[m, "peak GB"] > gb]
         if too_big:
