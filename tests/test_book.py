@@ -71,14 +71,19 @@ def test_the_first_page_summarises_what_the_run_found(built):
         assert re.search(rf'href="chapters/{chapter}\.html#{anchor}"', found), anchor
 
 
-def test_failing_chapter_stops_the_run_and_writes_nothing(tmp_path, monkeypatch):
-    out = tmp_path / "chapters"
+def test_failing_chapter_leaves_a_placeholder_page_and_the_run_fails(tmp_path):
+    out = tmp_path / "book" / "chapters"
     broken = tmp_path / "results.json"
     broken.write_text("{not json")  # passes the profile check, fails inside the chapter
-    with pytest.raises(SystemExit, match="05_cost failed in cell"):
+    with pytest.raises(SystemExit, match="(?s)05_cost: cell .*re-run it with: make chapter NB=05_cost"):
         book.run(str(ROOT / "params" / "smoke.yml"), ("05_cost",), out_dir=str(out),
                  bench_results=str(broken))
-    assert list(out.iterdir()) == []  # no notebook, no temporary folder
+    assert [p.name for p in out.iterdir()] == ["05_cost.md"]  # no notebook, no temporary folder
+    page = (out / "05_cost.md").read_text()
+    assert ":::{error}" in page and "make chapter NB=05_cost PROFILE=params/smoke.yml" in page
+    failures = book.load_failures(tmp_path / "book" / "generated")
+    assert failures["05_cost"]["error"].startswith("JSONDecodeError")
+    assert "05_cost" in site.failure_banner(tmp_path) and "make html" in site.failure_banner(tmp_path)
 
 
 def test_runner_runs_a_chapter_with_findings_hidden_parameters_and_no_tcp_warning(tmp_path, capfd):

@@ -48,6 +48,15 @@ PARAMETER_KEYS = {"models", "tasks", "ratios", "criteria", "methods", "n_example
 # default and the injected parameter cells are dropped from the HTML (they stay in the .ipynb).
 HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
 ENGINE = "pruning-book"
+FAILURES_JSON = "failures.json"  # beside the findings: chapters that failed in the last run
+
+
+class ChapterFailed(Exception):
+    """A chapter raised in one of its cells; nothing of it was written but a placeholder page."""
+
+    def __init__(self, notebook: str, cell: int | None, error: str, notebook_path: Path) -> None:
+        super().__init__(f"Chapter {notebook} failed in cell {cell}: {error}")
+        self.notebook, self.cell, self.error, self.notebook_path = notebook, cell, error, notebook_path
 
 
 def kernel_config(socket_dir: str | os.PathLike) -> Config:
@@ -219,14 +228,13 @@ def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLik
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(dst, failed)
             line.print(f"[book] {notebook} failed after {prog.clock(time.perf_counter() - start)}")
-            raise SystemExit(
-                f"Chapter {notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                f"The failed notebook is {failed}; nothing was written to {out_dir}."
-            ) from None
+            raise ChapterFailed(notebook, err.exec_count, f"{err.ename}: {err.evalue}",
+                                failed) from None
         executed = nbformat.read(dst, as_version=4)
         hide_parameter_cells(executed)
         nbformat.write(executed, dst)
         os.replace(dst, out_dir / f"{notebook}.ipynb")
+    (out_dir / f"{notebook}.md").unlink(missing_ok=True)  # a failed run's placeholder page
     return time.perf_counter() - start
 
 
@@ -301,7 +309,7 @@ def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str 
     generated = findings_dir(out)
     findings = generated / pages.FINDINGS_JSON
     if tuple(notebooks) == NOTEBOOKS:
-        for stale in out.glob("*.ipynb"):
+        for stale in [*out.glob("*.ipynb"), *out.glob("*.md")]:
             stale.unlink()
         findings.unlink(missing_ok=True)
     line = prog.StatusLine()
@@ -310,16 +318,73 @@ def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str 
         line.print(f"[book] offline models converted and cached in {seconds:.0f} s")
     timings = {}
     given = {k: v for k, v in overrides.items() if v is not None and k != "results_dir"}
+    failures = load_failures(generated)
     for i, nb in enumerate(notebooks, 1):
         line.print(f"[book] executing {nb} ({i} of {len(notebooks)}) ...")
         pages.reset_findings(nb, {"profile": _relative(profile_path), "overrides": given}, findings)
-        with _environment(**{pages.FINDINGS_ENV: str(findings)}):
-            timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out, line)
+        try:
+            with _environment(**{pages.FINDINGS_ENV: str(findings)}):
+                timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out, line)
+        except ChapterFailed as err:  # the other chapters still run, and the site still builds
+            failures[nb] = {"cell": err.cell, "error": err.error,
+                            "notebook": _relative(err.notebook_path),
+                            "rerun": rerun_command(nb, profile_path, given)}
+            _write_placeholder(out, nb, failures[nb])
+            continue
+        failures.pop(nb, None)
         line.print(f"[book] {nb} done in {prog.clock(timings[nb])}")
     pages.write_findings_page(generated)
+    write_failures(generated, failures)
     if out == ROOT / "book" / "chapters":  # only the book's own run feeds the Cost appendix
         _write_timings(timings, str(profile_path))
+    failed = [nb for nb in notebooks if nb in failures]
+    if failed:
+        raise SystemExit("\n".join(
+            [f"{len(failed)} of {len(notebooks)} chapter(s) failed; the others were written."]
+            + [f"  {nb}: cell {failures[nb]['cell']}: {failures[nb]['error']}\n"
+               f"    the failed notebook: {failures[nb]['notebook']}\n"
+               f"    re-run it with: {failures[nb]['rerun']}" for nb in failed]))
     return timings
+
+
+def rerun_command(notebook: str, profile_path: str | os.PathLike, given: dict[str, Any]) -> str:
+    """The command that re-executes one chapter as this run did, then rebuilds the HTML."""
+    extra = "".join(f" {'MODEL' if k == 'models' else 'TASKS'}={','.join(v)}"
+                    for k, v in given.items() if k in ("models", "tasks") and v)
+    return f"make chapter NB={notebook} PROFILE={_relative(profile_path)}{extra} && make html"
+
+
+def load_failures(generated: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Chapters that failed in the last run into this folder, with their error and re-run command."""
+    path = Path(generated) / FAILURES_JSON
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_failures(generated: str | os.PathLike, failures: dict[str, dict[str, Any]]) -> None:
+    """Record the failed chapters (the file goes when none failed)."""
+    from .results import write_json_atomic
+
+    path = Path(generated) / FAILURES_JSON
+    if failures:
+        write_json_atomic(path, failures)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_placeholder(out: Path, notebook: str, failure: dict[str, Any]) -> None:
+    """A page in place of a failed chapter: what failed and the command that re-runs it."""
+    from .pages import _write_text_atomic
+
+    (out / f"{notebook}.ipynb").unlink(missing_ok=True)
+    title = notebook.split("_", 1)[1].replace("_", " ").capitalize()
+    _write_text_atomic(out / f"{notebook}.md", (
+        f"# {title}: not built\n\n"
+        ":::{error}\n"
+        f"This chapter failed when the book was built, in code cell {failure['cell']}:\n\n"
+        f"```text\n{failure['error']}\n```\n\n"
+        f"The executed notebook with the traceback is `{failure['notebook']}`. Fix the cause, then "
+        f"re-run only this chapter and rebuild the pages:\n\n```bash\n{failure['rerun']}\n```\n"
+        ":::\n"))
 
 
 def check(profile_path: str | os.PathLike, notebooks: tuple[str, ...] = NOTEBOOKS,

@@ -21,6 +21,7 @@ the computed tables (padding; wide ones scroll sideways).
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -226,6 +227,19 @@ def missing_pages(source: str | os.PathLike = ROOT) -> list[str]:
                   if not any((Path(source) / f"{f}{ext}").is_file() for ext in ("", ".md", ".ipynb")))
 
 
+def failure_banner(source: str | os.PathLike = ROOT) -> str:
+    """The banner every page shows when chapters failed in the last run (empty when none did)."""
+    from .book import load_failures
+    from .pages import GENERATED_DIR
+
+    failures = load_failures(Path(source) / GENERATED_DIR)
+    if not failures:
+        return ""
+    parts = [f"<strong>{html.escape(nb)}</strong> failed (cell {f['cell']}); re-run it with "
+             f"<code>{html.escape(f['rerun'])}</code>" for nb, f in sorted(failures.items())]
+    return "This build is incomplete: " + "; ".join(parts) + "."
+
+
 _PROGRESS = re.compile(r"^(?P<phase>[\w ]+?)\.\.\.\s*\[\s*(?P<pct>\d+)%\]\s*(?P<item>\S*)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PROBLEM = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Exception")
@@ -245,8 +259,12 @@ def build_html(source: str | os.PathLike = ROOT, *, repo_url: str | None, branch
         line.print(f"[book] Binder/Colab buttons off: the launch notebooks in {LAUNCH_DIR}/ are "
                    "missing or out of date (run `make notebooks` and commit them)")
     build = source / "_build"
-    config = write_site_config(site_config(repo_url, branch, launch, source / "_config.yml"),
-                               build / "config" / "_config.yml")
+    config = site_config(repo_url, branch, launch, source / "_config.yml")
+    failed = failure_banner(source)
+    if failed:
+        config.setdefault("html", {})["announcement"] = failed
+        line.print("[book] " + re.sub(r"<[^>]+>", "", failed))
+    config = write_site_config(config, build / "config" / "_config.yml")
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
                "--config", str(config)] + (["-W", "-n", "--keep-going"] if strict else [])
     log_path = build / "jupyter-book.log"
