@@ -42,9 +42,10 @@ def measure(variant: str, model_name: str, ratios: Sequence[float]) -> dict:
     """Run one variant in this process; returns its memory figures in bytes."""
     import torch
 
-    from helpers import evaluation, pruning
+    from helpers import criteria, pruning
+    from helpers.pool import ModelPool
 
-    class DeepcopyPool(evaluation.ModelPool):
+    class DeepcopyPool(ModelPool):
         """The pool as it was: the full model stays loaded, each pruned configuration is a copy."""
 
         pruned = None
@@ -56,7 +57,7 @@ def measure(variant: str, model_name: str, ratios: Sequence[float]) -> dict:
             return self.pruned, tok
 
     start = _rss()
-    pool = (DeepcopyPool if variant == "deepcopy" else evaluation.ModelPool)("cpu")
+    pool = (DeepcopyPool if variant == "deepcopy" else ModelPool)("cpu")
     ids = torch.randint(10, 1000, (1, 32), generator=torch.Generator().manual_seed(0))
     model, _ = pool.full(model_name)
     with torch.inference_mode():
@@ -66,7 +67,8 @@ def measure(variant: str, model_name: str, ratios: Sequence[float]) -> dict:
            "rss_start": start, "rss_loaded": _rss(), "peak_loaded": _peak()}
     if variant != "load":
         for ratio in ratios:
-            pruned, _ = pool.get(model_name, pruning.select_layers(model, ratio, "last"))
+            pruned, _ = pool.get(model_name,
+                                 criteria.select_layers(pruning.n_layers(model), ratio, "last"))
             with torch.inference_mode():
                 pruned(input_ids=ids)
             del pruned  # as in evaluation.scores: no reference outlives the configuration

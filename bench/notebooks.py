@@ -11,9 +11,9 @@ NOT_RUN = "not run"
 def known_notebooks(root: Path) -> list[str]:
     """The chapter notebooks: the book runner's list, else the stems of notebooks/*.py|ipynb."""
     try:
-        from helpers.book import NOTEBOOKS
+        from helpers.chapters import NAMES
 
-        return list(NOTEBOOKS)
+        return list(NAMES)
     except Exception:  # the runner may be absent or broken; the folder is a fine fallback
         folder = root / "notebooks"
         stems = {p.stem for p in folder.glob("*.py")} | {p.stem for p in folder.glob("*.ipynb")}

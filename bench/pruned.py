@@ -17,13 +17,9 @@ import torch
 from torch import nn
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from helpers.pruning import (
-    attention_importance,
-    count_parameters,
-    drop_attention,
-    n_layers,
-    select_layers,
-)
+from helpers.criteria import select_layers
+from helpers.importance import attention_importance
+from helpers.pruning import count_parameters, drop_attention, n_layers
 
 from .flops import (
     ModelDims,

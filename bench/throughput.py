@@ -59,8 +59,10 @@ def unit_throughput(device: str, model: str = "smollm2-135m", repeats: int = 3,
     """Achieved GFLOP/s of each unit kind on `model` (best of `repeats`; scratch store).
 
     `peaks`, when given, receives a matmul peak measured before each kind."""
-    from helpers import evaluation as ev
-    from helpers.units import compute, expand
+    from helpers import units
+    from helpers.pool import ModelPool
+    from helpers.units.base import RATES
+    from helpers.workload import expand
 
     with tempfile.TemporaryDirectory() as tmp:
         profile = {"models": [model], "tasks": ["mr"], "ratios": [0.0], "criteria": ["similarity"],
@@ -69,26 +71,26 @@ def unit_throughput(device: str, model: str = "smollm2-135m", repeats: int = 3,
                    "device": device, "batch_size": 16, "results_dir": tmp,
                    "importance_texts": 8, "importance_max_length": 128, "latency_batch": 4,
                    "latency_tokens": 128}
-        units = expand(profile)
-        pool = ev.ModelPool(device)
+        todo = expand(profile)
+        pool = ModelPool(device)
         pool.full(model)
         store = ResultStore(tmp)
         out = {}
-        for kind in ("importance", "scores", "faithfulness", "latency"):
-            unit = next(u for u in units if u.kind == kind)
+        for rate in RATES:  # one unit priced at each measured throughput (the kinds' cost models)
+            unit = next(u for u in todo if units.cost(u).rate == rate)
             if peaks is not None:
                 peaks.append(matmul_peak_gflops(torch.device(pool.device)))
-            compute(unit, store, pool)  # warm-up
+            units.compute(unit, store, pool)  # warm-up
             seconds = float("inf")
             dev = torch.device(pool.device)
             for _ in range(repeats):
-                for p in Path(tmp).glob(f"{kind}/*.json"):
+                for p in Path(tmp).glob(f"{unit.kind}/*.json"):
                     p.unlink()
                 start = clock(dev)
-                compute(unit, store, pool)
+                units.compute(unit, store, pool)
                 seconds = min(seconds, clock(dev) - start)
             cost = plan.unit_cost(unit)
-            out[kind] = {"gflops": cost["flops"] / seconds / 1e9, "seconds": round(seconds, 3),
+            out[rate] = {"gflops": cost["flops"] / seconds / 1e9, "seconds": round(seconds, 3),
                          "flops": cost["flops"], "model": model, "what": unit.label()}
     return out
 

@@ -39,32 +39,8 @@
 # $-$`acc_tolerance`.
 
 # %% tags=["parameters"]
-models = ["smollm2-135m", "gemma3-270m"]
-tasks = ["mr"]
-ratios = [0.0, 1 / 8, 1 / 4, 1 / 2]
-criteria = ["similarity", "last", "random"]
-n_examples = 200
-n_calibration = 48
-shots = 1
-seed = 0
-demo_seeds = [0]
-criterion_seeds = [0, 1, 2]
-importance_source = "bbc_news"
-device = "auto"
-batch_size = 16
-results_dir = "results"
-importance_texts = 32
-importance_max_length = 128
-latency_batch = 4
-latency_tokens = 128
-methods = ["input_x_gradient"]
-n_faithfulness = 24
-fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
-ig_steps = 8
-greedy_examples = 8
-acc_tolerance = 0.05
-alpha = 0.05
-n_resamples = 2000
+profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
+overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -73,22 +49,35 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import claims, pages, plots
-from helpers import criteria as cr
-from helpers import evaluation as ev
-from helpers.results import ResultStore
+from helpers import claims, pages, plots, readouts
+from helpers.workload import open_chapter
 
 pages.setup()
 CHAPTER = "01_pruning_method"
 pd.set_option("display.max_colwidth", None)
-store = ResultStore(results_dir)
-pool = ev.ModelPool(device, importance_texts=importance_texts,
-                    importance_max_length=importance_max_length)
+run = open_chapter(CHAPTER, profile, overrides)
+p = run.params
+models = p['models']
+tasks = p['tasks']
+ratios = p['ratios']
+criteria = p['criteria']
+n_examples = p['n_examples']
+n_calibration = p['n_calibration']
+shots = p['shots']
+seed = p['seed']
+demo_seeds = p['demo_seeds']
+criterion_seeds = p['criterion_seeds']
+importance_source = p['importance_source']
+importance_texts = p['importance_texts']
+latency_batch = p['latency_batch']
+latency_tokens = p['latency_tokens']
+methods = p['methods']
+n_faithfulness = p['n_faithfulness']
+greedy_examples = p['greedy_examples']
+acc_tolerance = p['acc_tolerance']
+alpha = p['alpha']
+n_resamples = p['n_resamples']
 demo_seed = demo_seeds[0]
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
-              importance_source=importance_source)
-# the greedy criterion's cost caps: calibration examples used, and the deepest ratio it reaches
-cr.set_greedy_options(pool, max_examples=greedy_examples, max_ratio=max(ratios))
 rl = pages.ratio_label
 level = f"{1 - 2 * alpha:.0%}"
 pages.parameter_table({
@@ -111,9 +100,8 @@ pages.parameter_table({
 # **Figure 1.1** Importance of each attention sub-layer against its relative depth (log scale).
 
 # %% tags=["hide-input"]
-texts_from = {m: (tasks[0] if importance_source == "task" else importance_source) for m in models}
-importance = {m: ev.importance(store, pool, m, texts_from=texts_from[m], **pool.importance_options)
-              for m in models}
+importance = {m: run.layer_scores(run.config(m, tasks[0], criterion="similarity",
+                                            demo_seed=demo_seed)) for m in models}
 plots.importance_profile(importance)
 plt.show()
 
@@ -155,9 +143,9 @@ rows = []
 for m in models:
     for c in criteria:
         for r in ratios:
-            cfg = ev.Config(model=m, task=tasks[0], criterion=c, ratio=r, demo_seed=demo_seed,
-                            criterion_seed=criterion_seeds[0], **common)
-            layers = ev.layers_to_drop(store, pool, cfg)
+            cfg = run.config(m, tasks[0], criterion=c, ratio=r, demo_seed=demo_seed,
+                             criterion_seed=criterion_seeds[0])
+            layers = run.layers(cfg)
             rows.append({"model": m, "criterion": c, "ratio": r, "n_dropped": len(layers), "layers": layers})
 drops = pd.DataFrame(rows)
 fig, axes = plt.subplots(len(models), 1, figsize=(7.5, 2.6 * len(models)), squeeze=False)
@@ -189,10 +177,8 @@ drop_table
 # **Figure 1.3** Accuracy against the share of attention sub-layers dropped.
 
 # %% tags=["hide-input"]
-grid = ev.configs(models, tasks, criteria, ratios, demo_seeds=[demo_seed],
-                  criterion_seeds=criterion_seeds, **common)
-acc = ev.interval_frame(store, pool, grid, metrics=("accuracy",), n_resamples=n_resamples,
-                        seed=seed, batch_size=batch_size)
+grid = run.configs(demo_seeds=[demo_seed])
+acc = readouts.interval_frame(run, grid, ("accuracy",), n_resamples=n_resamples, seed=seed)
 acc.loc[acc.ratio == 0, "criterion"] = "none"
 full_rows = acc[acc.ratio == 0].drop_duplicates(["model", "task"])
 fixed = pd.concat([acc[(acc.criterion != "random") & (acc.ratio > 0)]]
@@ -247,7 +233,7 @@ table
 # **Table 1.4** Paired accuracy change against the unpruned model, with its interval and verdict.
 
 # %% tags=["hide-input"]
-changes = ev.config_changes(store, pool, grid, method=None, batch_size=batch_size)
+changes = readouts.config_changes(run, grid, method=None)
 _, kept_table = claims.verdicts(changes, acc_tolerance=acc_tolerance, alpha=alpha,
                                 n_resamples=n_resamples, seed=seed)
 kept_table["verdict"] = np.where(kept_table.accuracy_kept, "kept",
@@ -306,9 +292,9 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 # (95% bootstrap interval over the oracle's examples; `random` per permutation and averaged).
 
 # %% tags=["hide-input"]
-oracle_cfgs = {m: ev.Config(model=m, task=tasks[0], demo_seed=demo_seed, **common) for m in models}
-oracle_rho = pd.concat([cr.oracle_comparison(store, pool, c, criteria, criterion_seeds=criterion_seeds,
-                                             n_resamples=n_resamples, seed=seed, batch_size=batch_size)
+oracle_cfgs = {m: run.config(m, tasks[0], demo_seed=demo_seed) for m in models}
+oracle_rho = pd.concat([readouts.oracle_comparison(run, c, criteria, criterion_seeds=criterion_seeds,
+                                                   n_resamples=n_resamples, seed=seed)
                         for c in oracle_cfgs.values()], ignore_index=True)
 oracle_rho["name"] = [f"random#{int(s)}" if c == "random" and np.isfinite(s) else c
                       for c, s in zip(oracle_rho.criterion, oracle_rho.criterion_seed.astype(float),
@@ -337,7 +323,7 @@ pages.record_finding(CHAPTER, "oracle", sentence[0].upper() + sentence[1:], "tab
 
 # %% tags=["hide-input"]
 ranked = [c for c in ("similarity", "relevance", "greedy_kl") if c in criteria]
-per_layer = cr.oracle_frame(store, pool, oracle_cfgs[models[0]], ranked, batch_size=batch_size)
+per_layer = readouts.oracle_frame(run, oracle_cfgs[models[0]], ranked)
 fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True)
 ax.bar(per_layer.layer, per_layer.oracle_delta_nll, color="0.6")
 ax.set_ylabel("Δ label NLL (nats)")
@@ -367,12 +353,10 @@ plt.show()
 
 # %% tags=["hide-input"]
 named_criteria = [c for c in criteria if c != "random"]
-crit_grid = ev.configs(models, tasks[:1], named_criteria, [r for r in ratios if r > 0],
-                       demo_seeds=[demo_seed], **common)
-crit_table = cr.criterion_table(store, pool, crit_grid, metrics=("accuracy", "ece_debiased"),
-                                method=methods[0], n_faithfulness=n_faithfulness, ig_steps=ig_steps,
-                                n_resamples=n_resamples, seed=seed, batch_size=batch_size)
-crit_table["metric"] = crit_table.metric.str.replace(f" ({methods[0]})", "", regex=False)
+crit_grid = run.configs(tasks=tasks[:1], criteria_=named_criteria,
+                        ratios=[r for r in ratios if r > 0], demo_seeds=[demo_seed])
+crit_table = readouts.criterion_table(run, crit_grid, names=("accuracy", "ece_debiased"),
+                                      method=methods[0], n_resamples=n_resamples, seed=seed)
 crit_shown = crit_table.assign(
     ratio=crit_table.ratio.map(rl),
     change=[pages.interval_text(e, lo, hi, signed=True) for e, lo, hi in
@@ -393,11 +377,8 @@ from dataclasses import replace
 if {"similarity", "greedy_kl"} <= set(criteria):
     pairs = [(replace(c, criterion="similarity"), replace(c, criterion="greedy_kl"))
              for c in crit_grid if c.criterion == "similarity"]
-    greedy_vs_sim = cr.paired_changes(store, pool, pairs, metrics=("accuracy", "ece_debiased"),
-                                      method=methods[0], n_faithfulness=n_faithfulness,
-                                      ig_steps=ig_steps, n_resamples=n_resamples, seed=seed,
-                                      batch_size=batch_size)
-    greedy_vs_sim["metric"] = greedy_vs_sim.metric.str.replace(f" ({methods[0]})", "", regex=False)
+    greedy_vs_sim = readouts.paired_changes(run, pairs, names=("accuracy", "ece_debiased"),
+                                            method=methods[0], n_resamples=n_resamples, seed=seed)
     greedy_vs_sim["better"] = [
         pages.direction(lo, hi, *(("greedy_kl", "similarity") if m != "ece_debiased"
                                   else ("similarity", "greedy_kl")))
@@ -435,8 +416,8 @@ else:
 lat = []
 for m in models:
     for r in ratios:
-        cfg = ev.Config(model=m, task=tasks[0], criterion="similarity", ratio=r, **common)
-        lat += ev.latency(store, pool, cfg, batch=latency_batch, tokens=latency_tokens)["metrics"]
+        cfg = run.config(m, tasks[0], criterion="similarity", ratio=r)
+        lat += run.latency(cfg)["metrics"]
 lat = pd.DataFrame(lat).pivot_table(index=["model", "ratio"], columns="metric", values="value").reset_index()
 base = lat[lat.ratio == 0].set_index("model")
 lat["parameters (M)"] = lat.parameters / 1e6

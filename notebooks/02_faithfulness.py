@@ -51,26 +51,8 @@
 # (`helpers.stats`); a change full → pruned resamples both with the same examples.
 
 # %% tags=["parameters"]
-models = ["smollm2-135m"]
-tasks = ["mr"]
-ratios = [0.0, 1 / 6, 1 / 3, 0.5]
-criteria = ["similarity"]
-methods = ["gradient", "input_x_gradient", "integrated_gradients", "occlusion", "attention", "random"]
-n_examples = 64
-n_calibration = 32
-n_faithfulness = 12
-fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
-ig_steps = 8
-shots = 1
-seed = 0
-demo_seeds = [0]
-importance_source = "bbc_news"
-device = "auto"
-batch_size = 16
-results_dir = "results"
-importance_texts = 32
-importance_max_length = 128
-n_resamples = 2000
+profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
+overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -79,27 +61,36 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import evaluation as ev
-from helpers import pages, plots, stats
-from helpers.results import ResultStore
+from helpers import pages, plots, readouts, stats
+from helpers.workload import open_chapter
 
 pages.setup()
 CHAPTER = "02_faithfulness"
-store = ResultStore(results_dir)
-pool = ev.ModelPool(device, importance_texts=importance_texts,
-                    importance_max_length=importance_max_length)
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
-              importance_source=importance_source)
+run = open_chapter(CHAPTER, profile, overrides)
+p = run.params
+models = p['models']
+tasks = p['tasks']
+ratios = p['ratios']
+criteria = p['criteria']
+methods = p['methods']
+n_examples = p['n_examples']
+n_calibration = p['n_calibration']
+n_faithfulness = p['n_faithfulness']
+fractions = p['fractions']
+ig_steps = p['ig_steps']
+shots = p['shots']
+seed = p['seed']
+demo_seeds = p['demo_seeds']
+importance_source = p['importance_source']
+n_resamples = p['n_resamples']
 criterion = criteria[0]  # this chapter follows the profile's first criterion
 demo_seed = demo_seeds[0]  # and its first demonstration seed (chapter 4 varies it)
 ratios_run = sorted({0.0, *(float(r) for r in ratios)})  # the unpruned model is the reference
 worst = max(ratios_run)
 explained = [m for m in methods if m != "random"]
 run_methods = [*explained, "random"]  # the random control runs whether the profile names it or not
-grid = ev.configs(models, tasks, [criterion], ratios_run, demo_seeds=[demo_seed], **common)
+grid = run.configs(criteria_=[criterion], ratios=ratios_run, demo_seeds=[demo_seed])
 pairs = [(m, t) for m in models for t in tasks]
-faith_kw = dict(n_faithfulness=n_faithfulness, fractions=fractions, ig_steps=ig_steps,
-                batch_size=batch_size)
 boot = dict(n_resamples=n_resamples, seed=seed)
 NAN = float("nan")
 SCORES = {"aopc_comprehensiveness": "comprehensiveness ↑",
@@ -120,7 +111,7 @@ SCORES = {"aopc_comprehensiveness": "comprehensiveness ↑",
 
 def per_example(rec: dict, score: str) -> np.ndarray:
     """One AOPC score of a stored faithfulness unit, per example (NaN where undefined)."""
-    return np.asarray(getattr(ev.stored_faithfulness(rec), score), dtype=float)
+    return np.asarray(getattr(readouts.stored_faithfulness(rec), score), dtype=float)
 
 
 
@@ -133,7 +124,7 @@ display(pages.parameter_table({
     "models": models, "tasks": tasks, "ratios": ratios_run, "criteria": [criterion],
     "methods": run_methods, "n_faithfulness": n_faithfulness, "fractions": fractions,
     "ig_steps": ig_steps, "shots": shots, "seed": seed, "demo_seeds": [demo_seed],
-    "importance_source": importance_source, "n_resamples": n_resamples, "device": pool.device,
+    "importance_source": importance_source, "n_resamples": n_resamples, "device": p["device"],
 }, {"criteria": "how the layers to drop are chosen (the profile's first criterion)",
     "methods": "attribution methods (random: the control)",
     "demo_seeds": "demonstration seed (the profile's first; chapter 4 varies it)",
@@ -153,8 +144,7 @@ display(pages.parameter_table({
 # each row scaled to its largest absolute score.
 
 # %% tags=["hide-input"]
-records = {(cfg, m): ev.faithfulness_record(store, pool, cfg, m, **faith_kw)
-           for cfg in grid for m in run_methods}
+records = {(cfg, m): run.faithfulness(cfg, m) for cfg in grid for m in run_methods}
 MAX_TOKENS = 60
 shown = explained[:2] or run_methods[:1]
 full_cfg, pruned_cfg = cfg_of(*pairs[0], 0.0), cfg_of(*pairs[0], worst)
@@ -166,8 +156,8 @@ panels = iter(axes[:, 0])
 for i in order:
     for m in shown:
         ax = next(panels)
-        a_full = ev.stored_attributions(records[(full_cfg, m)])[i]
-        a_pruned = ev.stored_attributions(records[(pruned_cfg, m)], full_target=True)[i]
+        a_full = readouts.stored_attributions(records[(full_cfg, m)])[i]
+        a_pruned = readouts.stored_attributions(records[(pruned_cfg, m)], full_target=True)[i]
         n = min(len(a_full.tokens), MAX_TOKENS)
         flipped = records[(pruned_cfg, m)]["examples"]["target"][i] != a_full.target
         plots.token_heatmap(a_full.tokens[:n], {"full": a_full.scores[:n],
@@ -206,25 +196,14 @@ for (cfg, m), rec in records.items():
 faith = pd.DataFrame(rows)
 
 
-def method_lines(ax, frame: pd.DataFrame, hue: str = "method", baseline: str | None = "random") -> None:
-    """One line per method against the ratio, asymmetric interval bars, the control dashed grey."""
-    keys = list(dict.fromkeys(frame[hue]))
-    span = 0.012 * max(worst, 0.1)
-    for j, key in enumerate(keys):
-        g = frame[frame[hue] == key].sort_values("ratio")
-        err = np.vstack([np.maximum(g.value - g.low, 0).fillna(0),
-                         np.maximum(g.high - g.value, 0).fillna(0)])
-        style = dict(ls="--", color="grey") if key == baseline else {}
-        ax.errorbar(g.ratio + span * (j - (len(keys) - 1) / 2), g.value, yerr=err, marker="o",
-                    capsize=3, label=str(key), **style)
-    ax.set_xticks(ratios_run, [pages.ratio_label(r) for r in ratios_run])
-    ax.set_xlabel("share of attention sub-layers dropped")
+DODGE = 0.012 * max(worst, 0.1)  # methods nudged sideways so that their bars do not overlap
 
 
 first_pair = faith[(faith.model == pairs[0][0]) & (faith.task == pairs[0][1])]
 fig, axes = plt.subplots(2, 2, figsize=(7.5, 6.6), sharex=True)
 for ax, (score, label) in zip(axes.flat, SCORES.items(), strict=True):
-    method_lines(ax, first_pair[first_pair.score == score])
+    plots.interval_lines(ax, first_pair[first_pair.score == score], ratios_run, hue="method",
+                         baseline="random", dodge=DODGE)
     ax.set_title(label, fontsize=12)
 for ax in axes[0]:
     ax.set_xlabel("")
@@ -270,7 +249,7 @@ for cfg in grid:
     for m in explained:
         rec = records[(cfg, m)]
         row = {"cfg": cfg, "model": cfg.model, "task": cfg.task, "method": m, "ratio": cfg.ratio,
-               "norm": stats.defined_mean_ci(ev.faithfulness_vs_random(rec, control), **boot)}
+               "norm": stats.defined_mean_ci(readouts.faithfulness_vs_random(rec, control), **boot)}
         for score in ("aopc_comprehensiveness", "aopc_sufficiency"):
             row[score] = stats.defined_mean_ci(per_example(rec, score) - per_example(control, score), **boot)
         row["reading"] = pages.direction(*row["norm"][1:3], up="beats random", down="worse than random")
@@ -333,10 +312,10 @@ for cfg in (c for c in grid if c.ratio > 0):
     full_cfg = cfg.unpruned()
     for m in explained:
         rec_f, rec_p = records[(full_cfg, m)], records[(cfg, m)]
-        sf, sp = ev.stored_faithfulness(rec_f), ev.stored_faithfulness(rec_p)
+        sf, sp = readouts.stored_faithfulness(rec_f), readouts.stored_faithfulness(rec_p)
         row = {"cfg": cfg, "model": cfg.model, "task": cfg.task, "method": m, "ratio": cfg.ratio,
-               "faith": stats.defined_paired_delta_ci(ev.faithfulness_vs_random(rec_f, records[(full_cfg, "random")]),
-                                        ev.faithfulness_vs_random(rec_p, records[(cfg, "random")]), **boot),
+               "faith": stats.defined_paired_delta_ci(readouts.faithfulness_vs_random(rec_f, records[(full_cfg, "random")]),
+                                        readouts.faithfulness_vs_random(rec_p, records[(cfg, "random")]), **boot),
                "comp": stats.defined_paired_delta_ci(sf.aopc_comprehensiveness, sp.aopc_comprehensiveness, **boot),
                "gap": stats.defined_paired_delta_ci(sf.p_full - sf.p_empty, sp.p_full - sp.p_empty, **boot)}
         row["reading"] = pages.direction(*row["faith"][1:3], up="more faithful", down="less faithful")
@@ -395,7 +374,7 @@ if not changes.empty:
 rows = []
 for cfg in (c for c in grid if c.ratio > 0):
     for m in explained:
-        d = ev.drift(records[(cfg.unpruned(), m)], records[(cfg, m)])
+        d = readouts.drift(records[(cfg.unpruned(), m)], records[(cfg, m)])
         rows.append({"cfg": cfg, "model": cfg.model, "task": cfg.task, "method": m,
                      "ratio": cfg.ratio, "spearman": stats.defined_mean_ci(d.spearman, **boot),
                      "top_k_overlap": stats.defined_mean_ci(d.top_k_overlap, **boot),
@@ -414,7 +393,7 @@ else:
         frame = pd.DataFrame({"method": g.method, "ratio": g.ratio,
                               "value": [v[0] for v in g[key]], "low": [v[1] for v in g[key]],
                               "high": [v[2] for v in g[key]]})
-        method_lines(ax, frame, baseline=None)
+        plots.interval_lines(ax, frame, ratios_run, hue="method", dodge=DODGE)
         ax.set_ylabel(label)
         ax.legend(fontsize=9)
         bottom = min(-0.05, float(np.nanmin(frame.low.to_numpy(dtype=float), initial=0)) - 0.05)
@@ -516,7 +495,7 @@ else:
 
 per_fraction = []
 for m in dict.fromkeys([focus, "random"]):
-    comp = ev.stored_faithfulness(records[(full0, m)]).comprehensiveness
+    comp = readouts.stored_faithfulness(records[(full0, m)]).comprehensiveness
     per_fraction.append(f"{m}: " + ", ".join(
         f"{100 * f:g}%: {pages.interval_text(*stats.defined_mean_ci(comp[:, j], **boot)[:3])}" for j, f in enumerate(fractions)))
 glue("ch2-fractions", "; ".join(per_fraction), display=False)

@@ -48,23 +48,8 @@
 # its interval comes from refitting on bootstrap resamples of that split.
 
 # %% tags=["parameters"]
-models = ["smollm2-135m", "gemma3-270m"]
-tasks = ["mr", "amazon", "trec"]
-ratios = [0.0, 1 / 6, 1 / 3, 0.5]
-criteria = ["similarity"]
-n_examples = 64
-n_calibration = 32
-n_bins = 15
-shots = 1
-seed = 0
-demo_seeds = [0]
-importance_source = "bbc_news"
-device = "auto"
-batch_size = 16
-results_dir = "results"
-importance_texts = 32
-importance_max_length = 128
-n_resamples = 2000
+profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
+overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
 import math
@@ -75,21 +60,29 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import calibration, pages, stats
-from helpers import evaluation as ev
-from helpers.results import ResultStore
+from helpers import calibration, pages, plots, readouts, stats
+from helpers.workload import open_chapter
 
 pages.setup()
 CHAPTER = "03_calibration"
-store = ResultStore(results_dir)
-pool = ev.ModelPool(device, importance_texts=importance_texts,
-                    importance_max_length=importance_max_length)
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
-              n_bins=n_bins, importance_source=importance_source)
+run = open_chapter(CHAPTER, profile, overrides)
+p = run.params
+models = p['models']
+tasks = p['tasks']
+ratios = p['ratios']
+criteria = p['criteria']
+n_examples = p['n_examples']
+n_calibration = p['n_calibration']
+n_bins = p['n_bins']
+shots = p['shots']
+seed = p['seed']
+demo_seeds = p['demo_seeds']
+importance_source = p['importance_source']
+n_resamples = p['n_resamples']
 criterion = criteria[0]  # this chapter follows the profile's first criterion
 demo_seed = demo_seeds[0]  # and its first demonstration seed (chapter 4 varies it)
 ratios_run = sorted({0.0, *(float(r) for r in ratios)})  # the unpruned model is the reference
-grid = ev.configs(models, tasks, [criterion], ratios_run, demo_seeds=[demo_seed], **common)
+grid = run.configs(criteria_=[criterion], ratios=ratios_run, demo_seeds=[demo_seed])
 boot = dict(n_resamples=n_resamples, seed=seed)
 worst = max(ratios_run)
 LOW_T, HIGH_T = calibration.TEMPERATURE_BOUNDS  # the temperature search range
@@ -109,7 +102,7 @@ display(pages.parameter_table({
     "models": models, "tasks": tasks, "ratios": ratios_run, "criteria": [criterion],
     "n_examples": n_examples, "n_calibration": n_calibration, "n_bins": n_bins, "shots": shots,
     "seed": seed, "demo_seeds": [demo_seed], "importance_source": importance_source,
-    "n_resamples": n_resamples, "device": pool.device,
+    "n_resamples": n_resamples, "device": p["device"],
 }, {"criteria": "how the layers to drop are chosen (the profile's first criterion)",
     "demo_seeds": "demonstration seed (the profile's first; chapter 4 varies it)",
     "n_bins": "bins of the reliability diagrams (the ECEs of the tables use 15)",
@@ -130,27 +123,16 @@ display(pages.parameter_table({
 # calibration metric.
 
 # %% tags=["hide-input"]
-records = {cfg: ev.scores(store, pool, cfg, batch_size=batch_size) for cfg in grid}
+records = {cfg: run.scores(cfg) for cfg in grid}
 names = {"accuracy": "accuracy", "ece": "ECE", "ece_debiased": "debiased ECE",
          "brier": "Brier score", "nll": "NLL (nats)"}
-ci = ev.interval_frame(store, pool, grid, list(names), batch_size=batch_size, **boot)
+ci = readouts.interval_frame(run, grid, list(names), **boot)
 ci["series"] = ci.model + " / " + ci.task
-
-
-def interval_lines(ax, frame: pd.DataFrame, y: str = "value", low: str = "low", high: str = "high",
-                   hue: str = "series", **style) -> None:
-    """One line per `hue` against the ratio, with asymmetric interval bars."""
-    for key, g in frame.groupby(hue, sort=False):
-        g = g.sort_values("ratio")
-        err = np.vstack([np.maximum(g[y] - g[low], 0), np.maximum(g[high] - g[y], 0)])
-        ax.errorbar(g.ratio, g[y], yerr=err, marker="o", capsize=3, label=str(key), **style)
-    ax.set_xticks(ratios_run, [pages.ratio_label(r) for r in ratios_run])
-    ax.set_xlabel("share of attention sub-layers dropped")
 
 
 fig, axes = plt.subplots(3, 2, figsize=(7.5, 9))
 for ax, (metric, label) in zip(axes.flat, names.items(), strict=False):
-    interval_lines(ax, ci[ci.metric == metric])
+    plots.interval_lines(ax, ci[ci.metric == metric], ratios_run)
     ax.set(ylabel=label, title=label)
 axes.flat[-1].axis("off")
 axes.flat[-1].legend(*axes.flat[0].get_legend_handles_labels(), title="model / task", loc="center")
@@ -184,7 +166,7 @@ rows = []
 for cfg in (c for c in grid if c.ratio > 0):
     full, pruned = records[cfg.unpruned()], records[cfg]
     labels = full["examples"]["label"]
-    pf, pp = ev.stored_probs(full), ev.stored_probs(pruned)
+    pf, pp = readouts.stored_probs(full), readouts.stored_probs(pruned)
     row = {"cfg": cfg, "model": cfg.model, "task": cfg.task, "ratio": cfg.ratio}
     for metric in ("accuracy", "ece", "ece_debiased", "ece_debiased_sq", "brier", "nll"):
         row[metric] = stats.paired_delta_ci(metric, pf, pp, labels, **boot)
@@ -255,7 +237,8 @@ fig, axes = plt.subplots(nrows, ncols, figsize=(3.75 * ncols, 3.9 * nrows), sque
 for ax, (m, t) in zip(axes.flat, pairs, strict=False):
     for r in sorted({0.0, worst}):
         cfg = next(c for c in grid if (c.model, c.task, c.ratio) == (m, t, r))
-        probs, labels = ev.stored_probs(records[cfg]), np.asarray(records[cfg]["examples"]["label"])
+        probs = readouts.stored_probs(records[cfg])
+        labels = np.asarray(records[cfg]["examples"]["label"])
         calibration.reliability_diagram(probs, labels, n_bins=n_bins, ax=ax,
                                         label="full" if r == 0 else f"ratio {pages.ratio_label(r)}")
         conf, correct = probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(float)
@@ -290,31 +273,15 @@ plt.show()
 # reaches one.
 
 # %% tags=["hide-input"]
-fits = []
-for cfg in grid:
-    rec = records[cfg]
-    values = {r["metric"]: r["value"] for r in rec["metrics"]}
-    logits = np.asarray(rec["examples"]["logits"], dtype=np.float64)
-    labels = rec["examples"]["label"]
-    before = calibration.softmax(logits)
-    after = calibration.apply_temperature(logits, values["temperature"])
-    row = {"cfg": cfg, "model": cfg.model, "task": cfg.task, "ratio": cfg.ratio,
-           "series": f"{cfg.model} / {cfg.task}", "T": values["temperature"],
-           "T_low": values["temperature_low"], "T_high": values["temperature_high"],
-           "at_bound": bool(values["temperature_at_bound"])}
+fits = readouts.temperature_scaling(run, grid, **boot)
+for row in fits:
+    row["series"] = f"{row['model']} / {row['task']}"
     row["interval_at_bound"] = row["T_low"] <= LOW_T * 1.01 or row["T_high"] >= HIGH_T / 1.01
-    for metric in ("ece", "ece_debiased", "nll"):
-        row[f"{metric}_before"] = stats.metric_ci(metric, before, labels, **boot)
-        row[f"{metric}_after"] = stats.metric_ci(metric, after, labels, **boot)
-        row[f"{metric}_delta"] = stats.paired_delta_ci(metric, before, after, labels, **boot)
-    row["ece_debiased_sq_delta"] = stats.paired_delta_ci("ece_debiased_sq", before, after, labels,
-                                                         **boot)
     row["T_dir"] = ("not determined (search bound)" if row["at_bound"] else
                     "over-confident (T above 1)" if row["T_low"] > 1 else
                     "under-confident (T below 1)" if row["T_high"] < 1 else "undetermined")
     row["ts_ece_dir"] = pages.direction(*row["ece_debiased_sq_delta"][1:])
     row["ts_nll_dir"] = pages.direction(*row["nll_delta"][1:])
-    fits.append(row)
 ts = pd.DataFrame(fits)
 long = pd.DataFrame([{"series": r["series"], "ratio": r["ratio"], "when": when,
                       "value": r[f"ece_debiased_{when}"][0], "low": r[f"ece_debiased_{when}"][1],
@@ -324,10 +291,11 @@ long = pd.DataFrame([{"series": r["series"], "ratio": r["ratio"], "when": when,
 fig, axes = plt.subplots(2, 1, figsize=(7.5, 7.6))
 colours = {s: f"C{i}" for i, s in enumerate(dict.fromkeys(ts.series))}
 for s, colour in colours.items():
-    interval_lines(axes[0], long[(long.series == s) & (long.when == "before")], color=colour)
+    plots.interval_lines(axes[0], long[(long.series == s) & (long.when == "before")], ratios_run,
+                         color=colour)
     after = long[(long.series == s) & (long.when == "after")]
-    interval_lines(axes[0], after.assign(ratio=after.ratio + 0.01 * max(worst, 0.1)),
-                   color=colour, ls="--", alpha=0.8)  # nudged right so that the bars do not overlap
+    plots.interval_lines(axes[0], after.assign(ratio=after.ratio + 0.01 * max(worst, 0.1)),
+                         ratios_run, color=colour, ls="--", alpha=0.8)  # nudged right so that the bars do not overlap
     g = ts[ts.series == s].sort_values("ratio")
     axes[1].errorbar(g.ratio, g["T"], yerr=[np.maximum(g["T"] - g.T_low, 0),
                                             np.maximum(g.T_high - g["T"], 0)], marker="o",

@@ -38,28 +38,8 @@
 # examples are resampled jointly.
 
 # %% tags=["parameters"]
-models = ["smollm2-135m", "gemma3-270m"]
-tasks = ["mr", "amazon"]
-ratios = [0.0, 1 / 8, 1 / 4]
-criteria = ["similarity", "last"]
-methods = ["input_x_gradient"]
-n_examples = 200
-n_calibration = 48
-n_faithfulness = 24
-fractions = [0.01, 0.05, 0.1, 0.2, 0.5]
-ig_steps = 8
-shots = 1
-seed = 0
-demo_seeds = [0, 1, 2]
-importance_source = "bbc_news"
-device = "auto"
-batch_size = 16
-results_dir = "results"
-importance_texts = 32
-importance_max_length = 128
-acc_tolerance = 0.05
-alpha = 0.05
-n_resamples = 2000
+profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
+overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -68,22 +48,31 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import claims, pages, plots, stats
-from helpers import evaluation as ev
-from helpers.results import ResultStore
+from helpers import claims, metrics, pages, plots, readouts, stats
+from helpers.workload import open_chapter
 
 pages.setup()
 CHAPTER = "04_cross_model"
 pd.set_option("display.max_colwidth", None)
-store = ResultStore(results_dir)
-pool = ev.ModelPool(device, importance_texts=importance_texts,
-                    importance_max_length=importance_max_length)
-common = dict(shots=shots, n_examples=n_examples, n_calibration=n_calibration, seed=seed,
-              importance_source=importance_source)
+run = open_chapter(CHAPTER, profile, overrides)
+p = run.params
+models = p['models']
+tasks = p['tasks']
+ratios = p['ratios']
+criteria = p['criteria']
+methods = p['methods']
+n_examples = p['n_examples']
+n_faithfulness = p['n_faithfulness']
+shots = p['shots']
+seed = p['seed']
+demo_seeds = p['demo_seeds']
+importance_source = p['importance_source']
+acc_tolerance = p['acc_tolerance']
+alpha = p['alpha']
+n_resamples = p['n_resamples']
 method = methods[0]
-grid = ev.configs(models, tasks, criteria, ratios, demo_seeds=demo_seeds[:1], **common)
-changes = ev.config_changes(store, pool, grid, method=method, n_faithfulness=n_faithfulness,
-                            fractions=fractions, ig_steps=ig_steps, batch_size=batch_size)
+grid = run.configs(demo_seeds=demo_seeds[:1])
+changes = readouts.config_changes(run, grid, method=method)
 verdict, table = claims.verdicts(changes, acc_tolerance=acc_tolerance, alpha=alpha,
                                  n_resamples=n_resamples, seed=seed)
 
@@ -116,8 +105,8 @@ cal = table.attrs["calibration"]
 axes = plots.interval_forest(
     table, {"d_accuracy": "Δ accuracy", f"d_{cal}": "Δ debiased ECE", "d_nll": "Δ NLL (nats)",
             "d_faith": "Δ faithfulness (vs random)"},
-    label="configuration", worse={"d_accuracy": "down", f"d_{cal}": "up", "d_nll": "up",
-                                  "d_faith": "down"},
+    label="configuration",
+    worse={c: metrics.get(c).worse for c in ("d_accuracy", f"d_{cal}", "d_nll", "d_faith")},
     title="")
 plt.show()
 
@@ -190,8 +179,8 @@ plt.show()
 # 95% paired interval.
 
 # %% tags=["hide-input"]
-seed_grid = ev.configs(models[:1], tasks[:1], criteria, ratios, demo_seeds=demo_seeds, **common)
-seed_changes = ev.config_changes(store, pool, seed_grid, method=None, batch_size=batch_size)
+seed_grid = run.configs(models=models[:1], tasks=tasks[:1])
+seed_changes = readouts.config_changes(run, seed_grid, method=None)
 rows = []
 for c in seed_changes:
     ds = c.example_set.split("/demo")[1].split("/")[0]

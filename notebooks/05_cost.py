@@ -23,7 +23,8 @@
 # otherwise the snapshot committed in `bench/latest.json`; `make bench` refreshes both.
 
 # %% tags=["parameters"]
-bench_results = "_build/bench/results.json"
+profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
+overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
 from pathlib import Path
@@ -36,12 +37,16 @@ from myst_nb import glue
 from bench import report
 from helpers import pages
 from helpers.tasks import get_task
+from helpers.workload import open_chapter
 
 pages.setup()
 CHAPTER = "05_cost"
+run = open_chapter(CHAPTER, profile, overrides)
+p = run.params
+bench_results = p['bench_results']
 
 # the latest local run if there is one, else the snapshot committed with the book
-path = next((p for p in (Path(bench_results), Path("bench/latest.json")) if p.exists()), None)
+path = next((f for f in (Path(bench_results), Path("bench/latest.json")) if f.exists()), None)
 results = report.load(path) if path is not None else None
 tables = report.tables(results) if results is not None else {}
 if results is None:

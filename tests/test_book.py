@@ -14,9 +14,11 @@ import nbformat
 import pytest
 
 from helpers import book, pages, site
+from helpers.chapters import NAMES
+from helpers.workload import READS_ENV, expand
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = [nb for nb in book.NOTEBOOKS if nb != "05_cost"]
+CHAPTERS = [nb for nb in NAMES if nb != "05_cost"]
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +28,12 @@ def built(tmp_path_factory):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, site_dir / name)
     shutil.copytree(ROOT / "book", site_dir / "book", ignore=shutil.ignore_patterns("chapters", "generated"))
-    results = tmp_path_factory.mktemp("results")
-    book.run(str(ROOT / "params" / "smoke.yml"), out_dir=str(site_dir / "book" / "chapters"),
-             results_dir=str(results))
+    results = site_dir / "results"
+    reads = site_dir / "reads.jsonl"
+    with pytest.MonkeyPatch.context() as mp:  # every unit a chapter reads is logged
+        mp.setenv(READS_ENV, str(reads))
+        book.run(str(ROOT / "params" / "smoke.yml"), out_dir=str(site_dir / "book" / "chapters"),
+                 results_dir=str(results))
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site_dir), "-W", "-n", "--keep-going"],
         capture_output=True, text=True,
@@ -37,8 +42,37 @@ def built(tmp_path_factory):
     return site_dir
 
 
+def test_every_unit_a_chapter_read_is_one_the_grid_computes(built):
+    """The smoke book's reads (logged while it ran) against the grid's expansion of the profile:
+    nothing more is executed here."""
+    reads = [json.loads(line) for line in (built / "reads.jsonl").read_text().splitlines()]
+    profile = str(ROOT / "params" / "smoke.yml")
+    grid = {u.id for u in expand(profile, overrides={"results_dir": str(built / "results")})}
+    read = {r["unit"] for r in reads}
+    assert read and read <= grid, f"read but not in the grid: {sorted(read - grid)}"
+    assert {r["chapter"] for r in reads} == set(CHAPTERS)
+
+
+def test_a_chapter_refuses_to_read_a_unit_it_did_not_declare(tmp_path):
+    from helpers.workload import UndeclaredUnit, open_chapter
+
+    run = open_chapter("03_calibration", ROOT / "params" / "smoke.yml",
+                       {"results_dir": str(tmp_path)})
+    with pytest.raises(UndeclaredUnit, match="add it to the chapter's requests"):
+        run.scores(run.config("smollm2-135m", "amazon"))  # the smoke profile has only mr
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_notebooks_reach_the_store_only_through_their_chapter_run():
+    for path in sorted((ROOT / "notebooks").glob("*.py")):
+        text = path.read_text()
+        for banned in ("ResultStore(", "get_or_compute", "ModelPool(", "units.compute("):
+            assert banned not in text, f"{path.name} uses {banned}: read through open_chapter"
+        assert "open_chapter(CHAPTER, profile, overrides)" in text, path.name
+
+
 def test_executed_notebooks_have_no_errors_and_keep_their_parameters(built):
-    for nb in book.NOTEBOOKS:
+    for nb in NAMES:
         data = json.loads((built / "book" / "chapters" / f"{nb}.ipynb").read_text())
         outputs = [o for c in data["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o["output_type"] == "error"], nb
@@ -81,7 +115,7 @@ def test_failing_chapter_leaves_a_placeholder_page_and_the_run_fails(tmp_path):
     assert [p.name for p in out.iterdir()] == ["05_cost.md"]  # no notebook, no temporary folder
     page = (out / "05_cost.md").read_text()
     assert ":::{error}" in page and "make chapter NB=05_cost PROFILE=params/smoke.yml" in page
-    failures = book.load_failures(tmp_path / "book" / "generated")
+    failures = pages.load_failures(tmp_path / "book" / "generated")
     assert failures["05_cost"]["error"].startswith("JSONDecodeError")
     assert "05_cost" in site.failure_banner(tmp_path) and "make html" in site.failure_banner(tmp_path)
 
@@ -103,24 +137,6 @@ def test_runner_runs_a_chapter_with_findings_hidden_parameters_and_no_tcp_warnin
     captured = capfd.readouterr()
     assert "[book] 05_cost done" in captured.out
     assert "without encryption" not in captured.out + captured.err
-
-
-def test_unknown_profile_key_is_refused(tmp_path):
-    bad = tmp_path / "p.yml"
-    bad.write_text("models: [smollm2-135m]\nmodel_typo: 1\n")
-    with pytest.raises(ValueError, match="model_typo"):
-        book.load_profile(bad)
-
-
-def test_profile_ratios_accept_exact_fractions(tmp_path):
-    prof = tmp_path / "p.yml"
-    prof.write_text("ratios: [0, 1/3, 0.5]\nchapters:\n  02_faithfulness:\n    ratios: [1/6]\n")
-    loaded = book.load_profile(prof)
-    assert loaded["ratios"] == [0.0, 1 / 3, 0.5]
-    assert loaded["chapters"]["02_faithfulness"]["ratios"] == [1 / 6]
-    prof.write_text("ratios: [one third]\n")
-    with pytest.raises(ValueError, match="fraction like 1/3"):
-        book.load_profile(prof)
 
 
 # ---- the site: repository buttons, launch notebooks, MathJax, page mechanics -----------------
@@ -217,7 +233,7 @@ def test_missing_chapters_stop_the_html_build_with_the_fix(tmp_path):
         site.build_html(tmp_path, repo_url=None)
     assert "book/chapters/02_faithfulness" in site.missing_pages(tmp_path)
     assert site.missing_pages(ROOT) == sorted(
-        f"book/chapters/{nb}" for nb in book.NOTEBOOKS
+        f"book/chapters/{nb}" for nb in NAMES
         if not (ROOT / "book" / "chapters" / f"{nb}.ipynb").exists())
 
 
@@ -403,7 +419,7 @@ def test_launch_notebook_installs_the_code_then_holds_the_chapter_cells():
 def test_stale_launch_notebooks_are_detected(tmp_path, monkeypatch):
     site.write_launch_notebooks(REPO, "main", root=tmp_path)
     assert site.stale_launch_notebooks(REPO, "main", root=tmp_path) == []
-    assert site.stale_launch_notebooks(REPO, "other", root=tmp_path) == list(book.NOTEBOOKS)
+    assert site.stale_launch_notebooks(REPO, "other", root=tmp_path) == list(NAMES)
     site.launch_path("02_faithfulness", tmp_path).unlink()
     assert site.stale_launch_notebooks(REPO, "main", root=tmp_path) == ["02_faithfulness"]
     with pytest.raises(ValueError, match="BOOK_REPO_URL"):

@@ -1,22 +1,26 @@
-"""Criteria `relevance` and `greedy_kl` and the ablation oracle, on planted tiny models, against
+"""Pruning criteria, the ablation oracle and their stored units, on planted tiny models against
 independent references (full-sequence forwards of deep copies, no prefix cache, brute force over
-layer subsets); and the store keys of their units."""
+layer subsets), and the keys of their units (built without computing anything)."""
 
 from __future__ import annotations
 
 import copy
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from tiny_models import TinyTokenizer, tiny_model
+from tiny_models import TinyTokenizer, serve_tiny_models, tiny_model
 
-from helpers import criteria, evaluation, lrp, pruning
-from helpers.evaluation import Config, ModelPool
-from helpers.results import ResultStore
+from helpers import criteria, greedy, lrp, pruning, readouts
+from helpers.chapters import Requests
+from helpers.configs import Config
+from helpers.oracle import ablation_deltas
+from helpers.profiles import chapter_parameters
 from helpers.scoring import build_prompt, encode_bodies
 from helpers.tasks import Example, Task
+from helpers.workload import ChapterRun
 
 TASK = Task(name="toy", labels=("negative", "positive"), label_words=(" bad", " good"),
             instruction="Rate each text .", input_name="Text", answer_name="Answer",
@@ -76,10 +80,10 @@ def test_relevance_criterion_and_oracle_find_the_only_live_layer():
     ex = supported_examples(model, tok, 2)
     scores = lrp.attention_relevance(model, tok, TASK, examples=ex, demos=[], progress=False)
     assert int(np.argmax(scores)) == 2
-    order = pruning.CRITERIA["relevance"](4, scores, np.random.default_rng(0))
+    order = criteria.drop_order("relevance", 4, scores)
     assert order[-1] == 2 and order[:2] == [0, 3]  # dead first, then the faint, the live one last
-    assert pruning.select_layers(scores, 0.75, "relevance") == [0, 1, 3]
-    deltas = criteria.ablation_deltas(model, tok, TASK, ex, shots=0, progress=False)
+    assert criteria.select_layers(scores, 0.75, "relevance") == [0, 1, 3]
+    deltas = ablation_deltas(model, tok, TASK, ex, shots=0, progress=False)
     assert deltas.shape == (4, len(ex))
     np.testing.assert_allclose(deltas[[0, 3]], 0.0, atol=1e-6)  # dead layers: nothing changes
     assert abs(deltas[1]).max() < 1e-3  # faint
@@ -93,13 +97,15 @@ def test_relevance_criterion_and_oracle_find_the_only_live_layer():
     # the criterion's ranking agrees with the oracle's (Spearman 1 up to the ties of dead layers)
     from helpers.stats import spearman_rows
 
-    assert spearman_rows(criteria.keep_rank(order), mean)[0] > 0.9
+    assert spearman_rows(readouts.keep_rank(order), mean)[0] > 0.9
 
 
-def test_select_layers_refuses_relevance_and_greedy_without_scores():
-    for name in ("relevance", "greedy_kl"):
-        with pytest.raises(ValueError, match="needs per-layer scores"):
-            pruning.select_layers(tiny_model("llama"), 0.5, name)
+def test_criteria_that_rank_scores_refuse_to_rank_without_them():
+    for name in ("similarity", "relevance", "greedy_kl"):
+        with pytest.raises(ValueError, match="ranks per-layer scores"):
+            criteria.select_layers(4, 0.5, name)
+    assert criteria.select_layers(4, 0.5, "last") == [2, 3]
+    assert criteria.select_layers(30, 1 / 3, "last") == list(range(20, 30))  # floor(10.0)
 
 
 # --- greedy KL -------------------------------------------------------------------------------------
@@ -112,8 +118,8 @@ def test_greedy_kl_drops_what_changes_nothing_first_like_brute_force():
         for i in (0, 2):
             model.model.layers[i].self_attn.o_proj.weight.zero_()
     ex = examples()
-    got = criteria.greedy_kl_order(model, tok, TASK, ex, steps=2, shots=0, batch_size=4,
-                                   progress=False)
+    got = greedy.greedy_kl_order(model, tok, TASK, ex, steps=2, shots=0, batch_size=4,
+                                 progress=False)
     assert sorted(got["order"]) == [0, 2]
     assert pruning.dropped_layers(model) == []  # restored
     full = reference_logits(model, tok, ex)
@@ -131,8 +137,8 @@ def test_greedy_kl_recomputes_after_each_drop_against_a_reference():
     tok = TinyTokenizer()
     model = tiny_model("llama", seed=2)
     ex = examples()
-    got = criteria.greedy_kl_order(model, tok, TASK, ex, steps=2, shots=0, batch_size=4,
-                                   progress=False)
+    got = greedy.greedy_kl_order(model, tok, TASK, ex, steps=2, shots=0, batch_size=4,
+                                 progress=False)
     full = reference_logits(model, tok, ex)
     first = [reference_kl(full, reference_logits(model, tok, ex, (i,))) for i in range(4)]
     np.testing.assert_allclose(got["kl"][0], first, rtol=1e-4, atol=1e-7)
@@ -142,134 +148,125 @@ def test_greedy_kl_recomputes_after_each_drop_against_a_reference():
               for i in range(4)]
     np.testing.assert_allclose(got["kl"][1], second, rtol=1e-4, atol=1e-7)
     assert got["order"][1] == int(np.nanargmin(second))
-    # greedy two steps never beat the brute-force best pair, and here match it or come close
     brute = min(reference_kl(full, reference_logits(model, tok, ex, p))
                 for p in itertools.combinations(range(4), 2))
     assert second[got["order"][1]] >= brute - 1e-9
 
 
-# --- the store: units, keys, and layers_to_drop as a prefix of drop_order -------------------------
+# --- units: keyed by exactly what they depend on (no computation) ---------------------------------
+
+
+def requests(**over) -> Requests:
+    params = {"models": ["tiny0"], "tasks": ["mr"], "ratios": [0.0, 0.5], "criteria": ["last"],
+              "demo_seeds": [0], "n_examples": 8, "n_calibration": 8, "shots": 1, "seed": 0,
+              "importance_texts": 4, "importance_max_length": 32, "greedy_examples": 32,
+              "results_dir": "results", "device": "cpu", **over}
+    return Requests(params)
+
+
+def test_layer_score_units_are_keyed_by_what_they_depend_on(monkeypatch):
+    serve_tiny_models(monkeypatch, lambda name: planted())
+    r = requests()
+    base = Config(model="tiny0", task="mr", n_examples=8, n_calibration=8, shots=1)
+
+    def ids(cfgs, req=r):
+        return [req.layer_scores(c).id for c in cfgs]
+
+    g = replace(base, criterion="greedy_kl")
+    changed = [g, replace(g, shots=2), replace(g, demo_seed=1), replace(g, seed=1),
+               replace(g, n_calibration=6), replace(g, task="amazon"), replace(g, model="tiny1"),
+               replace(g, ratio=0.75)]  # deeper than the search cap (0.5): a longer search
+    assert len(set(ids(changed))) == len(changed)
+    same = [replace(g, ratio=0.25), replace(g, n_examples=4), replace(g, criterion_seed=5),
+            replace(g, importance_source="task"), replace(g, n_calibration=100)]
+    assert set(ids(same[:4])) == {r.layer_scores(g).id}
+    assert r.layer_scores(same[4]).id != r.layer_scores(g).id  # 8 -> min(100, 32) examples
+    rel = replace(base, criterion="relevance")
+    changed = [rel, replace(rel, importance_source="task"), replace(rel, model="tiny1"),
+               replace(rel, importance_source="amazon")]
+    assert len(set(ids(changed))) == len(changed)
+    assert r.layer_scores(rel).id != requests(importance_texts=2).layer_scores(rel).id
+    # texts do not depend on the task's prompt, the sample or the ratio
+    same = [replace(rel, demo_seed=1), replace(rel, shots=2), replace(rel, task="amazon"),
+            replace(rel, seed=4), replace(rel, n_calibration=4), replace(rel, ratio=0.5)]
+    assert set(ids(same)) == {r.layer_scores(rel).id}
+    assert r.layer_scores(replace(base, criterion="last")) is None
+
+
+def test_oracle_and_scores_units_are_keyed_by_what_they_depend_on(monkeypatch):
+    serve_tiny_models(monkeypatch, lambda name: planted())
+    r = requests()
+    base = Config(model="tiny0", task="mr", n_examples=8, n_calibration=8, shots=1)
+    changed = [base, replace(base, n_calibration=6), replace(base, seed=1),
+               replace(base, demo_seed=1), replace(base, shots=2)]
+    assert len({r.oracle(c).id for c in changed}) == len(changed)
+    same = [replace(base, criterion="last", ratio=0.5), replace(base, n_examples=4)]
+    assert {r.oracle(c).id for c in same} == {r.oracle(base).id}
+    # the unpruned model is one unit whatever the criterion; a seed counts only for `random`
+    full = [replace(base, criterion=c) for c in criteria.CRITERIA]
+    assert len({r.scores(c).id for c in full}) == 1
+    last = replace(base, criterion="last", ratio=0.5)
+    assert r.scores(replace(last, criterion_seed=3)).id == r.scores(last).id
+    rnd = replace(last, criterion="random")
+    assert r.scores(replace(rnd, criterion_seed=3)).id != r.scores(rnd).id
+    # a pruned configuration depends on its criterion's scores: their options key it too
+    sim = replace(last, criterion="similarity")
+    assert r.scores(sim).id != requests(importance_texts=2).scores(sim).id
+    assert r.scores(last).id == requests(importance_texts=2).scores(last).id
+
+
+# --- computed through the store on the planted model ------------------------------------------------
 
 
 @pytest.fixture
-def store_pool(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "load_model",
-                        lambda name, device: (planted(seed=int(name[-1])), TinyTokenizer()))
-    monkeypatch.setattr(evaluation, "model_revision", lambda name: f"rev-{name}")
-    return ResultStore(tmp_path), ModelPool("cpu", importance_texts=4, importance_max_length=32)
-
-
-def test_layers_to_drop_is_a_prefix_of_drop_order_for_every_criterion(store_pool, monkeypatch):
-    store, pool = store_pool
+def planted_run(tmp_path, monkeypatch):
+    serve_tiny_models(monkeypatch, lambda name: planted(seed=int(name[-1])))
     # He et al. importance batches texts through a real tokenizer: fixed scores stand in for it
-    monkeypatch.setattr(pruning, "attention_importance", lambda *a, **kw: [0.3, 0.1, 0.4, 0.2])
-    base = Config(model="tiny0", task="mr", n_examples=8, n_calibration=8, shots=1)
+    import helpers.importance
+
+    monkeypatch.setattr(helpers.importance, "attention_importance",
+                        lambda *a, **kw: [0.3, 0.1, 0.4, 0.2])
+    params = chapter_parameters({}, "01_pruning_method", {
+        "models": ["tiny0"], "tasks": ["mr"], "ratios": [0.0, 0.25, 0.5],
+        "criteria": ["similarity", "last", "random", "relevance", "greedy_kl"],
+        "criterion_seeds": [0, 1], "n_examples": 8, "n_calibration": 8, "n_faithfulness": 0,
+        "demo_seeds": [0], "importance_texts": 4, "importance_max_length": 32,
+        "greedy_examples": 4, "device": "cpu", "batch_size": 4, "results_dir": str(tmp_path),
+        "n_resamples": 200})
+    return ChapterRun("01_pruning_method", params)
+
+
+def test_selected_layers_are_a_prefix_of_each_criterion_drop_order(planted_run):
+    run = planted_run
+    base = run.config("tiny0", "mr", criterion_seed=1)
     for name in ("similarity", "last", "random", "relevance", "greedy_kl"):
-        cfg = replace_(base, criterion=name, criterion_seed=3)
-        order = criteria.drop_order(store, pool, cfg)
+        cfg = replace(base, criterion=name)
+        order = run.drop_order(cfg)
         assert sorted(order) == [0, 1, 2, 3]
         for ratio in (0.25, 0.5):
-            layers = evaluation.layers_to_drop(store, pool, replace_(cfg, ratio=ratio))
-            assert layers == sorted(order[: pruning.n_to_drop(4, ratio)]), name
+            assert run.layers(replace(cfg, ratio=ratio)) == sorted(order[: int(4 * ratio)]), name
+            stored = run.scores(replace(cfg, ratio=ratio))["layers"]
+            assert stored == run.layers(replace(cfg, ratio=ratio)), name
     # the planted model's relevance on texts: dead layers 0 and 3 first, the live layer 2 last
-    order = criteria.drop_order(store, pool, replace_(base, criterion="relevance"))
+    order = run.drop_order(replace(base, criterion="relevance"))
     assert sorted(order[:2]) == [0, 3] and order[-1] == 2
 
 
-def replace_(cfg: Config, **kw) -> Config:
-    from dataclasses import replace
-
-    return replace(cfg, **kw)
-
-
-def test_units_are_keyed_by_what_they_depend_on(store_pool, monkeypatch):
-    store, pool = store_pool
-    calls = {"greedy": 0, "relevance": 0, "oracle": 0}
-
-    def fake_greedy(model, tok, task, ex, *, steps, **kw):
-        calls["greedy"] += 1
-        return {"order": [], "ranking": [0, 1, 2, 3], "scores": [0.0, 1.0, 2.0, 3.0], "kl": []}
-
-    def fake_relevance(*a, **kw):
-        calls["relevance"] += 1
-        return [0.25] * 4
-
-    def fake_deltas(model, tok, task, ex, **kw):
-        calls["oracle"] += 1
-        return np.zeros((4, len(ex)))
-
-    monkeypatch.setattr(criteria, "greedy_kl_order", fake_greedy)
-    monkeypatch.setattr(lrp, "attention_relevance", fake_relevance)
-    monkeypatch.setattr(criteria, "ablation_deltas", fake_deltas)
-    base = Config(model="tiny0", task="mr", n_examples=8, n_calibration=8, shots=1)
-
-    def count(kind, fn, cfgs):
-        before = calls[kind]
-        for c in cfgs:
-            fn(store, pool, c)
-        return calls[kind] - before
-
-    g = replace_(base, criterion="greedy_kl")
-    changed = [g, replace_(g, shots=2), replace_(g, demo_seed=1), replace_(g, seed=1),
-               replace_(g, n_calibration=6), replace_(g, task="amazon"), replace_(g, model="tiny1"),
-               replace_(g, ratio=0.75)]
-    assert count("greedy", criteria.greedy_kl, changed) == len(changed)
-    same = [replace_(g, ratio=0.25), replace_(g, n_examples=4), replace_(g, criterion_seed=5),
-            replace_(g, importance_source="task"), replace_(g, n_calibration=100)]  # capped at 32?
-    assert count("greedy", criteria.greedy_kl, same[:4]) == 0
-    assert count("greedy", criteria.greedy_kl, same[4:]) == 1  # 8 -> min(100, 32) examples
-
-    r = replace_(base, criterion="relevance")
-    rt = replace_(r, importance_source="task")
-    changed = [r, rt, replace_(rt, demo_seed=1), replace_(rt, shots=2), replace_(r, model="tiny1"),
-               replace_(r, importance_source="amazon")]
-    assert count("relevance", criteria.relevance, changed) == len(changed)
-    # texts do not depend on the task's prompt; task prompts do not depend on the test sample
-    same = [replace_(r, demo_seed=1), replace_(r, shots=2), replace_(r, task="amazon"),
-            replace_(rt, seed=4), replace_(rt, n_calibration=4), replace_(rt, ratio=0.5)]
-    assert count("relevance", criteria.relevance, same) == 0
-    other = ModelPool("cpu", importance_texts=2, importance_max_length=32)
-    before = calls["relevance"]
-    criteria.relevance(store, other, r)
-    assert calls["relevance"] == before + 1
-
-    changed = [base, replace_(base, n_calibration=6), replace_(base, seed=1),
-               replace_(base, demo_seed=1), replace_(base, shots=2)]
-    assert count("oracle", criteria.oracle, changed) == len(changed)
-    same = [replace_(base, criterion="last", ratio=0.5), replace_(base, n_examples=4)]
-    assert count("oracle", criteria.oracle, same) == 0
-
-    # the pool's cost caps pick the greedy order: they key its unit and every unit pruned by it
-    g5 = replace_(g, ratio=0.25)
-    key = evaluation._unit_params(pool, g5)["greedy"]
-    criteria.set_greedy_options(pool, max_examples=4, max_ratio=0.25)
-    assert evaluation._unit_params(pool, g5)["greedy"] != key
-    assert count("greedy", criteria.greedy_kl, [g5]) == 1
-    # a scores unit of a relevance configuration keeps its importance source; greedy_kl drops it
-    assert Config("m", "mr", criterion="relevance", ratio=0.5,
-                  importance_source="task").params()["importance_source"] == "task"
-    with monkeypatch.context() as m:
-        m.setattr(evaluation, "model_revision", lambda name: "r")
-        assert Config("m", "mr", criterion="greedy_kl", ratio=0.5,
-                      importance_source="task").params()["importance_source"] is None
-
-
-def test_oracle_comparison_on_the_planted_model(store_pool):
-    store, pool = store_pool
-    cfg = Config(model="tiny0", task="mr", n_examples=8, n_calibration=8, shots=1)
-    frame = criteria.oracle_comparison(store, pool, cfg, ["relevance", "last", "random"],
+def test_oracle_comparison_on_the_planted_model(planted_run):
+    run = planted_run
+    cfg = run.config("tiny0", "mr")
+    frame = readouts.oracle_comparison(run, cfg, ["relevance", "last", "random"],
                                        criterion_seeds=[0, 1], n_resamples=200)
     assert list(frame.criterion) == ["relevance", "last", "random", "random", "random (mean)"]
-    # mr labels are not planted: check the wiring against a direct computation instead of a sign
     from helpers.stats import spearman_rows
 
-    orc = criteria.oracle(store, pool, cfg)
+    orc = run.oracle(cfg)
     np.testing.assert_allclose(np.asarray(orc["deltas"])[[0, 3]], 0.0, atol=1e-6)
-    rank = criteria.keep_rank(criteria.drop_order(store, pool, replace_(cfg, criterion="relevance")))
+    rank = readouts.keep_rank(run.drop_order(replace(cfg, criterion="relevance")))
     assert frame.spearman[0] == pytest.approx(spearman_rows(rank, orc["delta"])[0])
     seeds = frame[frame.criterion == "random"].spearman
     assert frame.spearman.iloc[-1] == pytest.approx(seeds.mean())
     ok = frame.dropna()
     assert ((ok.low <= ok.spearman + 1e-12) & (ok.spearman <= ok.high + 1e-12)).all()
-    table = criteria.oracle_frame(store, pool, cfg, ["relevance", "random"], criterion_seeds=[0])
-    assert list(table.columns[:4]) == ["layer", "oracle_delta_nll", "relevance", "random#0"]
+    table = readouts.oracle_frame(run, cfg, ["relevance", "last"])
+    assert list(table.columns[:4]) == ["layer", "oracle_delta_nll", "relevance", "last"]

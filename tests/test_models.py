@@ -8,13 +8,10 @@ import pytest
 import torch
 
 from helpers import models
-from helpers.pruning import (
-    attention_importance,
-    calibration_texts,
-    count_parameters,
-    drop_attention,
-    select_layers,
-)
+from helpers.criteria import select_layers
+from helpers.importance import attention_importance
+from helpers.pruning import count_parameters, drop_attention
+from helpers.tasks import demo_texts
 
 
 def test_unknown_short_name_lists_the_known_ones():
@@ -63,7 +60,7 @@ def test_real_smollm2_loads_offline_and_prunes(smollm2):
     model, tok = smollm2
     assert model.config.model_type == "llama" and model.config.num_hidden_layers == 30
     assert model.dtype == torch.float32
-    scores = attention_importance(model, tok, calibration_texts(8), max_length=64)
+    scores = attention_importance(model, tok, demo_texts("bbc_news", 8), max_length=64)
     assert len(scores) == 30 and all(s >= 0 for s in scores)
     layers = select_layers(scores, 1 / 3, "similarity")
     assert len(layers) == 10

@@ -10,6 +10,7 @@ from fractions import Fraction
 import pytest
 
 from helpers import pages, progress
+from helpers.profiles import PARAMETERS
 
 
 @pytest.mark.parametrize(("ratio", "label"), [
@@ -43,7 +44,7 @@ def test_parameter_table_shows_each_value_once_in_reading_form():
     assert rows.loc["fractions", "value"] == "1%, 50%"
     assert rows.loc["seed", "value"] == "0"
     assert rows.loc["custom", "what it sets"] == "a setting of my own"
-    assert rows.loc["ratios", "what it sets"] == pages.DESCRIPTIONS["ratios"]
+    assert rows.loc["ratios", "what it sets"] == PARAMETERS["ratios"].description
     html = styler.to_html()
     assert html.count("smollm2-135m") == 1 and "Parameters of this run" in html
 

@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from helpers import plan
-from helpers.book import load_profile
-from helpers.units import expand
+from helpers import models, plan
+from helpers.profiles import load_profile
+from helpers.workload import expand
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = {"reference": "cpu", "devices": {"cpu": {"peak_gflops": 100.0, "kinds": {
     k: {"gflops": g, "model": "m", "what": "w"} for k, g in
     {"importance": 50.0, "scores": 80.0, "faithfulness": 40.0, "latency": 60.0}.items()}}}}
+# every unit is priced at one of these measured throughputs (units.base.RATES)
 
 
 def _unit(kind: str, **args):
     units = expand(ROOT / "params" / "smoke.yml")
     u = next(u for u in units if u.kind == kind and (u.config is None or u.config.ratio == 0)
-             and dict(u.args).get("method", "input_x_gradient") == "input_x_gradient")
+             and u.arg("method", "input_x_gradient") == "input_x_gradient")
     return replace(u, args=tuple(sorted({**dict(u.args), **args}.items())))
 
 
@@ -43,7 +44,7 @@ def test_dropping_attention_lowers_the_flops():
 
 def test_predicted_hours_are_flops_over_measured_throughput():
     table = plan.plan(load_profile(ROOT / "params" / "smoke.yml"), MEASURED)
-    row = table.loc["scores"]
+    row = table.loc["scores"]  # every scores unit is priced at the scores throughput
     assert row["cpu h"] == pytest.approx(row["PFLOP"] * 1e15 / 80e9 / 3600)
     # a GPU without its own figure: datasheet peak x the share measured on the reference device
     assert row["H100-SXM h"] == pytest.approx(row["PFLOP"] * 1e15 / (989e12 * 0.8) / 3600)
@@ -62,4 +63,14 @@ def test_paper_profiles_plan_offline():
 
 def test_an_unknown_model_names_the_table_to_extend():
     with pytest.raises(ValueError, match="HUB_SHAPES"):
-        plan.model_shape("someone/unknown-model")
+        models.model_shape("someone/unknown-model")
+
+
+def test_every_unit_of_every_profile_has_a_cost_and_a_measured_rate():
+    from helpers import units
+    from helpers.units.base import RATES
+
+    for profile in sorted((ROOT / "params").glob("*.yml")):
+        for u in expand(profile):
+            c = units.cost(u)
+            assert c.rate in RATES and c.flops > 0 and c.tokens > 0, u.label()

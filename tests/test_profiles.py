@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers.book import NOTEBOOKS, load_profile
-from helpers.profiles import check_parameters, check_profile
+from helpers import chapters, profiles
+from helpers.profiles import chapter_parameters, check, check_parameters, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", ["default", "smoke", "offline-full", "paper"])
 def test_shipped_profiles_pass(name):
-    assert check_profile(load_profile(ROOT / "params" / f"{name}.yml"), NOTEBOOKS) == []
+    assert check(ROOT / "params" / f"{name}.yml") == []
 
 
 def test_every_problem_is_named_at_once():
@@ -39,3 +39,43 @@ def test_importance_from_the_tasks_own_pool_is_checked_against_each_pool():
               "importance_texts": 64}
     problems = check_parameters(params)
     assert len(problems) == 1 and "'mr'" in problems[0] and "32" in problems[0]  # trec holds 96
+
+
+def test_a_chapter_merges_defaults_its_own_then_the_profile_then_overrides(tmp_path):
+    prof = tmp_path / "p.yml"
+    prof.write_text("models: [gemma3-270m]\nn_examples: 50\nchapters:\n  03_calibration:\n"
+                    "    n_examples: 30\n")
+    three = chapter_parameters(prof, "03_calibration")
+    assert three["n_examples"] == 30 and three["models"] == ["gemma3-270m"]
+    assert three["tasks"] == chapters.CHAPTERS["03_calibration"].defaults["tasks"]
+    assert three["alpha"] == profiles.PARAMETERS["alpha"].default
+    four = chapter_parameters(prof, "04_cross_model", {"models": ["smollm2-135m"], "tasks": None})
+    assert four["n_examples"] == 50 and four["models"] == ["smollm2-135m"]
+    assert four["tasks"] == profiles.PARAMETERS["tasks"].default  # None overrides nothing
+    assert set(three) == set(profiles.PARAMETERS)  # every chapter sees every parameter
+
+
+def test_unknown_profile_key_is_refused(tmp_path):
+    bad = tmp_path / "p.yml"
+    bad.write_text("models: [smollm2-135m]\nmodel_typo: 1\n")
+    with pytest.raises(ValueError, match="model_typo"):
+        load_profile(bad)
+    bad.write_text("chapters:\n  07_nothing:\n    models: [x]\n")
+    with pytest.raises(ValueError, match="unknown chapter '07_nothing'"):
+        load_profile(bad)
+
+
+def test_profile_ratios_accept_exact_fractions(tmp_path):
+    prof = tmp_path / "p.yml"
+    prof.write_text("ratios: [0, 1/3, 0.5]\nchapters:\n  02_faithfulness:\n    ratios: [1/6]\n")
+    loaded = load_profile(prof)
+    assert loaded["ratios"] == [0.0, 1 / 3, 0.5]
+    assert loaded["chapters"]["02_faithfulness"]["ratios"] == [1 / 6]
+    prof.write_text("ratios: [one third]\n")
+    with pytest.raises(ValueError, match="fraction like 1/3"):
+        load_profile(prof)
+
+
+def test_faithfulness_examples_must_fit_in_the_test_sample():
+    problems = check_parameters({"tasks": ["mr"], "n_examples": 50, "n_faithfulness": 60})
+    assert any("first of the test sample" in p for p in problems)

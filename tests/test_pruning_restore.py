@@ -19,7 +19,6 @@ import torch
 from safetensors import safe_open
 from tiny_models import ARCHITECTURES, VOCAB, TinyTokenizer, tiny_model
 
-from helpers import evaluation
 from helpers.pruning import (
     COMPACT_CONFIG,
     attention_dropped,
@@ -199,8 +198,11 @@ def test_hooks_of_the_original_are_kept_and_hooks_added_while_dropped_move_over(
 
 @pytest.fixture
 def pool(monkeypatch):
-    monkeypatch.setattr(evaluation, "load_model", lambda name, device: (tiny_model(name), TinyTokenizer()))
-    return evaluation.ModelPool("cpu")
+    from helpers import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "load_model",
+                        lambda name, device: (tiny_model(name), TinyTokenizer()))
+    return pool_module.ModelPool("cpu")
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3_text", "gpt2"])
@@ -235,7 +237,8 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import copy, json
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-    from helpers import evaluation, pruning
+    from helpers import criteria, pruning
+    from helpers import pool as pool_module
 
     def build(name, device):
         config = AutoConfig.for_model(
@@ -244,7 +247,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
         torch.manual_seed(0)
         return AutoModelForCausalLM.from_config(config).eval(), None
 
-    class DeepcopyPool(evaluation.ModelPool):  # how ModelPool.get used to prune
+    class DeepcopyPool(pool_module.ModelPool):  # how ModelPool.get used to prune
         pruned = None
 
         def get(self, name, layers):
@@ -259,11 +262,11 @@ MEMORY_SCRIPT = textwrap.dedent("""
 
     def sweep(pool):
         for ratio in (1 / 6, 1 / 3, 1 / 2):
-            pool.get("m", pruning.select_layers(model, ratio, "last"))[0](ids)
+            pool.get("m", criteria.select_layers(pruning.n_layers(model), ratio, "last"))[0](ids)
         pool.full("m")[0](ids)
 
-    evaluation.load_model = build
-    pool = evaluation.ModelPool("cpu")
+    pool_module.load_model = build
+    pool = pool_module.ModelPool("cpu")
     ids = torch.randint(0, 2048, (1, 16))
     with torch.no_grad():
         model, _ = pool.full("m")

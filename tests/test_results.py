@@ -10,7 +10,7 @@ from helpers.results import ResultStore, metrics_frame, unit_key, write_json_ato
 
 
 def test_same_parameters_reuse_changed_parameters_recompute(tmp_path):
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path, code="test")
     calls = []
 
     def compute(value):
@@ -33,12 +33,13 @@ def test_same_parameters_reuse_changed_parameters_recompute(tmp_path):
 
 def test_versions_are_part_of_the_key():
     params = {"model": "m"}
-    assert unit_key("scores", params, {"torch": "1"}) != unit_key("scores", params, {"torch": "2"})
-    assert unit_key("scores", params, {"torch": "1"}) != unit_key("faithfulness", params, {"torch": "1"})
+    assert unit_key("scores", params, {"torch": "1"}, "c") != unit_key("scores", params, {"torch": "2"}, "c")
+    assert unit_key("scores", params, {"torch": "1"}, "c") != unit_key("faithfulness", params,
+                                                                       {"torch": "1"}, "c")
 
 
 def test_interrupted_computation_leaves_nothing(tmp_path):
-    store = ResultStore(tmp_path)
+    store = ResultStore(tmp_path, code="test")
 
     def boom():
         raise KeyboardInterrupt
@@ -70,23 +71,32 @@ def test_code_fingerprint_is_part_of_the_key():
     assert unit_key("scores", params, versions, "code-a") != unit_key("scores", params, versions, "code-b")
 
 
-_UNIT_SCRIPT = """
+def test_a_kind_without_a_registered_fingerprint_is_named(tmp_path, monkeypatch):
+    from helpers import results
+
+    monkeypatch.delitem(results.CODE_OF, "scores", raising=False)
+    with pytest.raises(ValueError, match="import helpers.units"):
+        ResultStore(tmp_path).path("scores", {"model": "m"})
+
+
+_KEYS_SCRIPT = """
 import json, sys
 import helpers
-from helpers import calibration
-from helpers.results import ResultStore
-assert helpers.__file__.startswith(sys.argv[2]), helpers.__file__
-store = ResultStore(sys.argv[1])
-rec = store.get_or_compute("scores", {"model": "m"},
-                           lambda: {"ece": calibration.ece([[0.8, 0.2], [0.3, 0.7]], [0, 0])})
-print(json.dumps({"ece": rec["ece"], "finished": rec["provenance"]["finished"],
-                  "wall": rec["provenance"]["wall_time_s"]}))
+from helpers import units
+from helpers.workload import expand
+assert helpers.__file__.startswith(sys.argv[1]), helpers.__file__
+out = {}
+for u in expand(sys.argv[2]):
+    what = u.arg("criterion") or (u.config.criterion if u.config and u.config.pruned else "full")
+    out[u.id] = {"kind": u.kind, "criterion": what, "key": units.key(u)}
+print(json.dumps(out))
 """
 
 
-def test_editing_a_helper_recomputes_the_unit(tmp_path):
-    """A scratch copy of `helpers`, run in subprocesses: an edit to a computing module recomputes,
-    an edit to a presentation module (plots) reuses."""
+def test_a_unit_is_keyed_by_the_code_its_computation_imports(tmp_path):
+    """A scratch copy of `helpers`, keys printed by subprocesses (nothing is computed): editing a
+    readout leaves every unit's key; editing lrp.py changes only units that LRP computes or that
+    were pruned by its scores; editing scoring.py changes every `scores` unit."""
     import shutil
     import subprocess
     import sys
@@ -97,29 +107,34 @@ def test_editing_a_helper_recomputes_the_unit(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(Path(helpers.__file__).parent, src / "helpers",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    store = tmp_path / "store"
+    profile = Path(__file__).resolve().parents[1] / "params" / "smoke.yml"
 
-    def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", _UNIT_SCRIPT, str(store), str(src)],
-                             env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+    def keys() -> dict:
+        out = subprocess.run([sys.executable, "-c", _KEYS_SCRIPT, str(src), str(profile)],
+                             env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin",
+                                  "HF_HUB_OFFLINE": "1"},
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    first = run()
-    assert first["ece"] == pytest.approx((0.2 + 0.7) / 2)  # 0.8 right and 0.7 wrong, own bins
-    assert run() == first  # reused: same record, same finish time
-    plots = src / "helpers" / "plots.py"
-    plots.write_text(plots.read_text() + "\n# a presentation edit\n")
-    assert run() == first
-    calib = src / "helpers" / "calibration.py"
-    calib.write_text(calib.read_text().replace(
-        'return float((filled["count"] * filled["gap"].abs()).sum() / filled["count"].sum())',
-        'return 2 * float((filled["count"] * filled["gap"].abs()).sum() / filled["count"].sum())'))
-    second = run()
-    assert second["ece"] == pytest.approx(0.9)  # recomputed with the edited metric
-    assert len(list((store / "scores").glob("*.json"))) == 2
-    from helpers.results import ResultStore
+    def edit(name: str) -> None:
+        path = src / "helpers" / name
+        path.write_text(path.read_text() + "\n# an edit\n")
 
-    fresh = ResultStore(store, code=__import__("helpers.results").results.code_fingerprint(src / "helpers"))
-    assert fresh.inventory().loc["scores"].to_dict() == {"units": 2, "stale": 1, "megabytes": 0.0}
-    assert len(fresh.prune()) == 1 and fresh.inventory().loc["scores", "stale"] == 0
+    before = keys()
+    assert {v["kind"] for v in before.values()} >= {"scores", "layer_scores", "faithfulness"}
+    edit("readouts.py")
+    edit("plots.py")
+    assert keys() == before
+    edit("lrp.py")
+    after = keys()
+    changed = {uid for uid in before if before[uid]["key"] != after[uid]["key"]}
+    relevance = {uid for uid, v in before.items() if v["criterion"] == "relevance"}
+    faithfulness = {uid for uid, v in before.items() if v["kind"] == "faithfulness"}
+    assert relevance and changed == relevance | faithfulness  # attribution imports lrp
+    kept = [v for uid, v in before.items() if v["kind"] == "scores" and uid not in relevance]
+    assert kept and all(after[uid]["key"] == v["key"] for uid, v in before.items()
+                        if v["kind"] == "scores" and uid not in relevance)
+    edit("scoring.py")
+    final = keys()
+    assert all(final[uid]["key"] != after[uid]["key"] for uid, v in before.items()
+               if v["kind"] == "scores")

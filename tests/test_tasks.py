@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import tasks
+from helpers import offline_tasks, tasks
 from helpers.tasks import Example, Task
 
 OFFLINE = tasks.list_tasks()
@@ -55,27 +55,27 @@ def _clear_caches() -> None:
     ],
 )
 def test_hutto_files_match_documented_counts(filename: str, pos: int, neg: int, zero: int) -> None:
-    ratings = np.array([r for _, r, _ in tasks._hutto_rows(filename)])
+    ratings = np.array([r for _, r, _ in offline_tasks._hutto_rows(filename)])
     assert ((ratings > 0).sum(), (ratings < 0).sum(), (ratings == 0).sum()) == (pos, neg, zero)
 
 
 def test_other_raw_files_match_documented_counts() -> None:
-    lines = tasks._trec_lines()
+    lines = offline_tasks._trec_lines()
     assert len(lines) == 15452
     assert len({line.split(" ", 1)[1] for line in lines}) == 5381
     # the deduplicated questions are exactly those of train_5500, the last 5,452 lines
     assert {line.split(" ", 1)[1] for line in lines[-5452:]} == {
         line.split(" ", 1)[1] for line in lines
     }
-    sms = tasks._sms_rows()
+    sms = offline_tasks._sms_rows()
     assert len(sms) == 4837
     assert Counter(spam for _, spam, _ in sms) == {"0": 4199, "1": 638}
-    assert sum(bool(tasks._MERGED_SMS.search(text)) for _, _, text in sms) == 8
-    bbc = {label: len(files) for label, files in tasks._bbc_files().items()}
+    assert sum(bool(offline_tasks._MERGED_SMS.search(text)) for _, _, text in sms) == 8
+    bbc = {label: len(files) for label, files in offline_tasks._bbc_files().items()}
     assert bbc == {
         "business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401
     }
-    crowd = tasks._crowdflower_rows()
+    crowd = offline_tasks._crowdflower_rows()
     assert len(crowd) == 38158
     assert Counter(r["sentiment"] for r in crowd) == {
         "negative": 16186, "neutral": 15018, "positive": 6954
@@ -100,10 +100,10 @@ def test_parsed_counts_and_cleaning(name: str) -> None:
 
 
 def test_sentiment_margin_is_applied() -> None:
-    ratings = {uid: r for uid, r, _ in tasks._hutto_rows("movieReviewSnippets_GroundTruth.txt")}
+    ratings = {uid: r for uid, r, _ in offline_tasks._hutto_rows("movieReviewSnippets_GroundTruth.txt")}
     for ex in tasks._raw_examples("mr"):
         rating = ratings[ex.uid.split(":", 1)[1]]
-        assert abs(rating) >= tasks.SENTIMENT_MARGIN
+        assert abs(rating) >= offline_tasks.SENTIMENT_MARGIN
         assert ex.label == int(rating > 0)
 
 
@@ -112,7 +112,7 @@ def test_bbc_text_is_title_then_article_and_decoded() -> None:
     assert "£15.8m" in ex.text  # the one latin-1 file
     assert all("Â£" not in e.text for e in tasks._raw_examples("bbc_news"))
     first = next(e for e in tasks._raw_examples("bbc_news") if e.uid == "bbc_news:tech/001")
-    path = tasks._bbc_files()["tech"][0]
+    path = offline_tasks._bbc_files()["tech"][0]
     title = path.read_text(encoding="utf-8").splitlines()[0].strip()
     assert first.text.startswith(title)
     assert first.label == tasks.get_task("bbc_news").labels.index("tech")
@@ -159,7 +159,7 @@ def test_split_order_mixes_labels() -> None:
 # --------------------------------------------------------------------------- sampling
 
 
-def test_sampling_is_deterministic_stratified_and_in_split_order() -> None:
+def test_sampling_is_deterministic_nested_and_stratified_at_every_size() -> None:
     full = tasks.load_task("tweets", split="test")
     a = tasks.load_task("tweets", split="test", n=200, seed=1)
     assert a == tasks.load_task("tweets", split="test", n=200, seed=1)
@@ -167,13 +167,29 @@ def test_sampling_is_deterministic_stratified_and_in_split_order() -> None:
     assert set(a) <= set(full)
     b = tasks.load_task("tweets", split="test", n=200, seed=2)
     assert {e.uid for e in a} != {e.uid for e in b}
+    # nested: the faithfulness examples (the first m) are part of every larger sample
+    for m in (1, 24, 100, 199):
+        assert tasks.load_task("tweets", split="test", n=m, seed=1) == a[:m]
     share = sum(e.label for e in full) / len(full)
-    assert abs(sum(e.label for e in a) - 200 * share) <= 1
-    position = {e.uid: i for i, e in enumerate(full)}
-    assert [position[e.uid] for e in a] == sorted(position[e.uid] for e in a)
+    positives = np.cumsum([e.label for e in a])
+    k = np.arange(1, 201)
+    assert np.abs(positives - k * share).max() <= 1  # every prefix keeps the label shares
     assert tasks.load_task("tweets", split="test", n=0) == []
     calibration = tasks.load_task("tweets", split="calibration")
-    assert tasks.load_task("tweets", split="calibration", n=len(calibration)) == calibration
+    assert set(tasks.load_task("tweets", split="calibration", n=len(calibration))) == set(calibration)
+
+
+def test_sample_order_against_a_hand_built_case() -> None:
+    labels = [0, 0, 0, 1, 0, 0, 1, 0]  # shares 3/4 and 1/4
+    order = tasks.sample_order(labels, seed=0)
+    assert sorted(order) == list(range(8))
+    got = [labels[i] for i in order]
+    # by hand: at position k the label with the smallest taken - k * share comes next, ties to 0:
+    # k=1: -0.75 vs -0.25 -> 0; k=2: -0.5 vs -0.5 -> 0; k=3: -0.25 vs -0.75 -> 1; k=4: -1 vs 0 -> 0;
+    # k=5: -0.75 vs -0.25 -> 0; k=6: tie -> 0; k=7: -0.25 vs -0.75 -> 1; k=8: 0
+    assert got == [0, 0, 1, 0, 0, 0, 1, 0]
+    # within a label, the positions come in a seeded shuffle
+    assert [i for i in order if labels[i] == 1] in ([3, 6], [6, 3])
 
 
 def test_sampling_rejects_bad_n() -> None:
@@ -248,7 +264,7 @@ def test_body_cuts_to_max_words() -> None:
     task = _toy_task(max_words=3)
     assert task.body("one two\n\nthree four five") == " one two three"
     assert task.prompt_prefix([Example("a b c d", 0, "t:1")]).count("a b c\n") == 1
-    assert tasks.get_task("bbc_news").max_words == tasks.BBC_MAX_WORDS
+    assert tasks.get_task("bbc_news").max_words == offline_tasks.BBC_MAX_WORDS
 
 
 def test_task_validation() -> None:

@@ -71,3 +71,22 @@ class TinyTokenizer:
         if isinstance(ids, int):
             return inv.get(ids, f"<{ids}>")
         return [inv.get(i, f"<{i}>") for i in ids]
+
+
+def serve_tiny_models(monkeypatch, factory) -> None:
+    """Let the model pool, the shape table and the revision lookup see tiny models by name.
+
+    `factory(name)` builds the model for a name such as "tiny0"; every such name gets the tiny
+    llama's shape (4 layers) and a fixed revision, so units can be keyed and computed."""
+    from helpers import models, pool
+    from helpers.models import Shape
+
+    shape = Shape(layers=4, hidden=32, intermediate=48, heads=4, kv_heads=2, head_dim=8, vocab=VOCAB)
+
+    def load(name, device="cpu"):
+        return factory(name), TinyTokenizer()
+
+    monkeypatch.setattr(pool, "load_model", load)
+    for name in ("tiny0", "tiny1", "tiny2"):
+        monkeypatch.setitem(models.HUB_SHAPES, name, shape)
+        monkeypatch.setitem(models._REVISIONS, name, f"rev-{name}")

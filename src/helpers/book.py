@@ -27,28 +27,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
 from traitlets.config import Config
 
+from . import pages, profiles
 from . import progress as prog
+from .chapters import CHAPTERS, NAMES
+from .profiles import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ("01_pruning_method", "02_faithfulness", "03_calibration", "04_cross_model", "05_cost")
-PARAMETER_KEYS = {"models", "tasks", "ratios", "criteria", "methods", "n_examples", "n_faithfulness",
-                  "shots", "seed", "device", "batch_size", "results_dir", "fractions", "ig_steps",
-                  "n_calibration", "n_bins", "importance_texts", "importance_max_length",
-                  "latency_batch", "latency_tokens", "acc_tolerance", "bench_results",
-                  "demo_seeds", "criterion_seeds", "importance_source", "alpha", "n_resamples",
-                  "greedy_examples"}
 # The reader sees this run's values in the chapter's parameter table (helpers.pages), so the
 # default and the injected parameter cells are dropped from the HTML (they stay in the .ipynb).
 HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
 ENGINE = "pruning-book"
-FAILURES_JSON = "failures.json"  # beside the findings: chapters that failed in the last run
 
 
 class ChapterFailed(Exception):
@@ -63,45 +55,6 @@ def kernel_config(socket_dir: str | os.PathLike) -> Config:
     """IPC sockets for the kernel, in `socket_dir`: no TCP traffic, so no warning about it."""
     # a path of its own per kernel: two runs in one folder must not share sockets
     return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
-
-
-def load_profile(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a profile YAML: shared parameters plus optional per-chapter overrides under `chapters`."""
-    path = Path(path)
-    if not path.exists():
-        known = ", ".join(str(p.relative_to(ROOT)) for p in sorted((ROOT / "params").glob("*.yml")))
-        raise FileNotFoundError(f"No profile {path}. Known profiles: {known}")
-    profile = yaml.safe_load(path.read_text()) or {}
-    unknown = set(profile) - PARAMETER_KEYS - {"chapters", "description"}
-    for nb, over in (profile.get("chapters") or {}).items():
-        if nb not in NOTEBOOKS:
-            raise ValueError(f"{path}: unknown chapter '{nb}' under chapters; known: {', '.join(NOTEBOOKS)}")
-        unknown |= set(over or {}) - PARAMETER_KEYS
-    if unknown:
-        raise ValueError(f"{path}: unknown parameters {sorted(unknown)}; known: {sorted(PARAMETER_KEYS)}")
-    for section in [profile, *(profile.get("chapters") or {}).values()]:
-        if section and "ratios" in section:
-            section["ratios"] = [_ratio(r, path) for r in section["ratios"]]
-    return profile
-
-
-def _ratio(value: Any, path: Path) -> float:
-    # "1/3" is exact, where a decimal such as 0.3333 would floor 0.3333 * 30 layers to 9
-    try:
-        return float(Fraction(str(value)))
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"{path}: ratio {value!r} is not a number or a fraction like 1/3") from None
-
-
-def chapter_parameters(profile: dict[str, Any], notebook: str, **overrides: Any) -> dict[str, Any]:
-    """The parameters injected into one chapter: shared ones, its overrides, then the caller's."""
-    params = {k: v for k, v in profile.items() if k not in ("chapters", "description")}
-    params.update((profile.get("chapters") or {}).get(notebook) or {})
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    if "results_dir" in params:  # chapters run with the repository as working directory
-        path = (ROOT / params["results_dir"]).resolve()
-        params["results_dir"] = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    return params
 
 
 class _Watch:
@@ -193,7 +146,8 @@ def hide_parameter_cells(nb: Any) -> None:
 
 def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLike,
             line: prog.StatusLine | None = None) -> float:
-    """Execute one chapter; write out_dir/notebook.ipynb only if it succeeds; return seconds."""
+    """Execute one chapter with its `profile` and `overrides` injected; write out_dir/notebook.ipynb
+    only if it succeeds; return seconds."""
     import jupytext
     import nbformat
     import papermill
@@ -213,7 +167,9 @@ def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLik
         status_file = Path(tmp) / "status.json"
         jupytext.write(nb, src, fmt="ipynb")
         declared = papermill.inspect_notebook(str(src))
-        parameters = {k: v for k, v in parameters.items() if k in declared}
+        unknown = set(parameters) - set(declared)
+        if unknown:
+            raise ValueError(f"{notebook}'s parameters cell lacks {sorted(unknown)}")
         watch = _Watch(notebook, status_file)
         env = {"TQDM_DISABLE": "1", prog.STATUS_ENV: str(status_file)}
         try:
@@ -250,15 +206,14 @@ def _write_timings(timings: dict[str, float], profile_path: str) -> None:
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
-def prepare_models(profile: dict[str, Any], models: list[str] | None = None,
+def prepare_models(profile: dict[str, Any], notebooks: tuple[str, ...] = NAMES,
+                   overrides: dict[str, Any] | None = None,
                    line: prog.StatusLine | None = None) -> float:
-    """Convert the profile's offline models to the cache before any chapter runs; returns seconds."""
+    """Convert the offline models the chapters will load, before any runs; returns seconds."""
     from .models import OFFLINE_MODELS, offline_model_path
 
-    names = set(models or profile.get("models") or [])
-    if not models:
-        for over in (profile.get("chapters") or {}).values():
-            names |= set((over or {}).get("models") or [])
+    names = {m for nb in notebooks if CHAPTERS[nb].runs_models
+             for m in profiles.chapter_parameters(profile, nb, overrides)["models"]}
     todo = sorted(n for n in names if n in OFFLINE_MODELS)
     line = line or prog.StatusLine()
     start = time.perf_counter()
@@ -284,9 +239,7 @@ def prepare_models(profile: dict[str, Any], models: list[str] | None = None,
 
 def findings_dir(out_dir: Path) -> Path:
     """Where the chapters executed into `out_dir` record their findings (see helpers.pages)."""
-    from .pages import GENERATED_DIR
-
-    return out_dir.parent / GENERATED_DIR.name
+    return out_dir.parent / pages.GENERATED_DIR.name
 
 
 def _relative(path: str | os.PathLike) -> str:
@@ -294,47 +247,49 @@ def _relative(path: str | os.PathLike) -> str:
     return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
-def run(profile_path: str, notebooks: tuple[str, ...] = NOTEBOOKS, out_dir: str | None = None,
+def run(profile_path: str, notebooks: tuple[str, ...] = NAMES, out_dir: str | None = None,
         **overrides: Any) -> dict[str, float]:
-    """Execute chapters in order on a profile; returns the wall time of each."""
-    from . import pages
+    """Execute chapters in order on a profile (with overrides); returns the wall time of each.
 
-    profile = load_profile(profile_path)
-    problems = check(profile_path, tuple(notebooks), **{k: v for k, v in overrides.items()
-                                                       if k in ("models", "tasks")})
+    A chapter that fails leaves a placeholder page naming the command that re-runs it, the others
+    still run, and the run ends with SystemExit listing the failures."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    profile = profiles.load_profile(profile_path)
+    problems = profiles.check(profile, tuple(notebooks), given)
     if problems:  # fail before any model loads, naming every problem
         raise ValueError(f"{profile_path} has {len(problems)} problem(s):\n  - "
                          + "\n  - ".join(problems))
     out = Path(out_dir) if out_dir else ROOT / "book" / "chapters"
     generated = findings_dir(out)
     findings = generated / pages.FINDINGS_JSON
-    if tuple(notebooks) == NOTEBOOKS:
+    if tuple(notebooks) == NAMES:
         for stale in [*out.glob("*.ipynb"), *out.glob("*.md")]:
             stale.unlink()
         findings.unlink(missing_ok=True)
     line = prog.StatusLine()
-    seconds = prepare_models(profile, overrides.get("models"), line)
+    seconds = prepare_models(profile, tuple(notebooks), given, line)
     if seconds > 1:
         line.print(f"[book] offline models converted and cached in {seconds:.0f} s")
     timings = {}
-    given = {k: v for k, v in overrides.items() if v is not None and k != "results_dir"}
-    failures = load_failures(generated)
+    shown = {k: v for k, v in given.items() if k != "results_dir"}
+    failures = pages.load_failures(generated)
     for i, nb in enumerate(notebooks, 1):
         line.print(f"[book] executing {nb} ({i} of {len(notebooks)}) ...")
-        pages.reset_findings(nb, {"profile": _relative(profile_path), "overrides": given}, findings)
+        pages.reset_findings(nb, {"profile": _relative(profile_path), "overrides": shown}, findings)
         try:
             with _environment(**{pages.FINDINGS_ENV: str(findings)}):
-                timings[nb] = execute(nb, chapter_parameters(profile, nb, **overrides), out, line)
+                timings[nb] = execute(nb, {"profile": str(profile_path), "overrides": given}, out,
+                                      line)
         except ChapterFailed as err:  # the other chapters still run, and the site still builds
             failures[nb] = {"cell": err.cell, "error": err.error,
                             "notebook": _relative(err.notebook_path),
-                            "rerun": rerun_command(nb, profile_path, given)}
+                            "rerun": rerun_command(nb, profile_path, shown)}
             _write_placeholder(out, nb, failures[nb])
             continue
         failures.pop(nb, None)
         line.print(f"[book] {nb} done in {prog.clock(timings[nb])}")
     pages.write_findings_page(generated)
-    write_failures(generated, failures)
+    pages.write_failures(generated, failures)
     if out == ROOT / "book" / "chapters":  # only the book's own run feeds the Cost appendix
         _write_timings(timings, str(profile_path))
     failed = [nb for nb in notebooks if nb in failures]
@@ -354,30 +309,11 @@ def rerun_command(notebook: str, profile_path: str | os.PathLike, given: dict[st
     return f"make chapter NB={notebook} PROFILE={_relative(profile_path)}{extra} && make html"
 
 
-def load_failures(generated: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Chapters that failed in the last run into this folder, with their error and re-run command."""
-    path = Path(generated) / FAILURES_JSON
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def write_failures(generated: str | os.PathLike, failures: dict[str, dict[str, Any]]) -> None:
-    """Record the failed chapters (the file goes when none failed)."""
-    from .results import write_json_atomic
-
-    path = Path(generated) / FAILURES_JSON
-    if failures:
-        write_json_atomic(path, failures)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def _write_placeholder(out: Path, notebook: str, failure: dict[str, Any]) -> None:
     """A page in place of a failed chapter: what failed and the command that re-runs it."""
-    from .pages import _write_text_atomic
-
     (out / f"{notebook}.ipynb").unlink(missing_ok=True)
     title = notebook.split("_", 1)[1].replace("_", " ").capitalize()
-    _write_text_atomic(out / f"{notebook}.md", (
+    pages.write_text_atomic(out / f"{notebook}.md", (
         f"# {title}: not built\n\n"
         ":::{error}\n"
         f"This chapter failed when the book was built, in code cell {failure['cell']}:\n\n"
@@ -385,20 +321,6 @@ def _write_placeholder(out: Path, notebook: str, failure: dict[str, Any]) -> Non
         f"The executed notebook with the traceback is `{failure['notebook']}`. Fix the cause, then "
         f"re-run only this chapter and rebuild the pages:\n\n```bash\n{failure['rerun']}\n```\n"
         ":::\n"))
-
-
-def check(profile_path: str | os.PathLike, notebooks: tuple[str, ...] = NOTEBOOKS,
-          **overrides: Any) -> list[str]:
-    """Every problem of a profile (with overrides), found without loading a model."""
-    from .profiles import check_profile
-
-    profile = load_profile(profile_path)
-    for key, value in overrides.items():
-        if value is not None:
-            profile[key] = value
-            for over in (profile.get("chapters") or {}).values():
-                (over or {}).pop(key, None)
-    return check_profile(profile, notebooks)
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -411,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute every chapter")
     p_one = sub.add_parser("chapter", help="re-execute one chapter")
-    p_one.add_argument("notebook", choices=NOTEBOOKS)
+    p_one.add_argument("notebook", choices=NAMES)
     for p in (p_run, p_one):
         p.add_argument("--profile", default=str(ROOT / "params" / "default.yml"))
         p.add_argument("--out", default=None, help="folder for executed notebooks (default book/chapters)")
@@ -449,14 +371,14 @@ def main(argv: list[str] | None = None) -> None:
             print(report(args.profile))
             return
         if args.command == "check":
-            problems = check(args.profile)
+            problems = profiles.check(args.profile)
             if problems:
                 sys.exit(f"error: {args.profile} has {len(problems)} problem(s):\n  - "
                          + "\n  - ".join(problems))
             print(f"{args.profile}: ok")
             return
         overrides = {"models": _list(args.models), "tasks": _list(args.tasks)}
-        notebooks = NOTEBOOKS if args.command == "run" else (args.notebook,)
+        notebooks = NAMES if args.command == "run" else (args.notebook,)
         run(args.profile, notebooks, args.out, **overrides)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")

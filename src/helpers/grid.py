@@ -6,7 +6,7 @@
     python -m helpers.grid params/default.yml --only scor-1a2b3c4d5e,faith-...   # retry some units
     make grid PROFILE=params/paper.yml RUNNER=ray
 
-The units are `helpers.units.expand(profile)`: exactly those the chapters request, so that
+The units are `helpers.workload.expand(profile)`: exactly those the chapters declare, so that
 `make book` afterwards only reads the store. A runner works through units grouped by model, so a
 worker loads each model once and runs all of its units before the next. On Ray a group (or, with
 more workers than models, a shard of one model's units) is one task that asks for `num_gpus` GPUs
@@ -27,16 +27,21 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from . import profiles
 from . import progress as prog
+from . import units as unit_kinds
 from .results import CLAIM_TIMEOUT_S, HEARTBEAT_S, HOST, ResultStore, UnitBusy
-from .units import Unit, compute, expand
+from .units import Unit
+from .workload import expand, store_root
 
 RUNNERS = ("local", "ray")
-# rough relative cost of a unit kind, to balance shards (helpers.plan has the real cost model)
-_WEIGHT = {"importance": 1, "scores": 2, "faithfulness": 8, "latency": 1}
+
+
+def weight(unit: Unit) -> float:
+    """A unit's relative cost for balancing shards: its FLOPs (the kind's cost model)."""
+    return max(unit_kinds.cost(unit).flops, 1.0)
 
 
 @dataclass
@@ -80,7 +85,7 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
     awaited); a unit that raises is recorded in the store and skipped, with its dependents."""
     import torch
 
-    from . import evaluation as ev
+    from .pool import ModelPool
 
     if threads:
         torch.set_num_threads(threads)
@@ -89,26 +94,26 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
 
     hf_logging.disable_progress_bar()
     stores: dict[str, ResultStore] = {}
-    pools: dict[str, ev.ModelPool] = {}
+    pools: dict[str, ModelPool] = {}
     failed: set[str] = set()
     deferred: list[Unit] = []
     for final in (False, True):
         for unit in deferred if final else units:
-            s = unit.setting
+            device = unit.settings.device
             root = str(store_root(unit))
             if root not in stores:
                 stores[root] = ResultStore(root, heartbeat_s=heartbeat_s, claim_timeout_s=claim_timeout_s)
             store = stores[root]
             store.skip_busy = not final
-            pool = pools.get(s["device"]) or pools.setdefault(s["device"], ev.ModelPool(s["device"]))
+            pool = pools.get(device) or pools.setdefault(device, ModelPool(device))
             yield {"unit": unit.id, "event": "start", "host": HOST}
             before, start = len(store.computed), time.perf_counter()
             event: dict[str, Any] = {"unit": unit.id, "host": HOST}
             try:
-                lost = [d for d in unit.deps if d in failed]
+                lost = [d.id for d in unit.deps().values() if d.id in failed]
                 if lost:
                     raise RuntimeError(f"its dependency {', '.join(lost)} failed")
-                compute(unit, store, pool)
+                unit_kinds.compute(unit, store, pool)
             except UnitBusy:
                 deferred.append(unit)
                 yield {**event, "event": "busy"}
@@ -127,13 +132,6 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
                    "seconds": time.perf_counter() - start}
 
 
-def store_root(unit: Unit) -> Path:
-    """The unit's store folder; a relative one is under the repository, as the chapters see it."""
-    from .book import ROOT
-
-    return (ROOT / unit.setting["results_dir"]).resolve()
-
-
 def by_model(units: Iterable[Unit]) -> list[Unit]:
     """Units grouped by model (in order of first appearance), request order kept within a model."""
     order: dict[str, list[Unit]] = {}
@@ -145,19 +143,19 @@ def by_model(units: Iterable[Unit]) -> list[Unit]:
 def shards(units: list[Unit], per_model: int = 1) -> list[list[Unit]]:
     """Split each model's units into up to `per_model` shards of about equal cost.
 
-    Units tied by a dependency other than importance (a pruned faithfulness unit and its full
-    model's) stay in one shard; importance, needed by many, is computed by whichever shard asks
-    first while the others wait for it."""
+    Units tied by a dependency other than a criterion's layer scores (a pruned faithfulness unit
+    and its full model's) stay in one shard; layer scores, needed by many, are computed by
+    whichever shard asks first while the others wait for them."""
     out = []
     for group in _groups(by_model(units)):
         comps = _components(group)
         k = max(1, min(per_model, len(comps)))
         bins: list[list[Unit]] = [[] for _ in range(k)]
-        cost = [0] * k
-        for comp in sorted(comps, key=lambda c: -sum(_WEIGHT.get(u.kind, 1) for u in c)):
+        cost = [0.0] * k
+        for comp in sorted(comps, key=lambda c: -sum(weight(u) for u in c)):
             i = cost.index(min(cost))
             bins[i] += comp
-            cost[i] += sum(_WEIGHT.get(u.kind, 1) for u in comp)
+            cost[i] += sum(weight(u) for u in comp)
         rank = {u.id: i for i, u in enumerate(group)}
         out += [sorted(b, key=lambda u: rank[u.id]) for b in bins if b]
     return out
@@ -181,9 +179,9 @@ def _components(units: list[Unit]) -> list[list[Unit]]:
 
     kinds = {u.id: u.kind for u in units}
     for u in units:
-        for d in u.deps:
-            if d in parent and kinds[d] != "importance":
-                parent[find(u.id)] = find(d)
+        for d in u.deps().values():
+            if d.id in parent and kinds[d.id] != "layer_scores":
+                parent[find(u.id)] = find(d.id)
     comps: dict[str, list[Unit]] = {}
     for u in units:
         comps.setdefault(find(u.id), []).append(u)
@@ -244,34 +242,35 @@ def run_grid(
     """Compute every unit of a profile (or only the `only` ids) with the chosen runner.
 
     `threads`: torch threads of the local runner (default: torch's own choice)."""
-    from .book import check, load_profile, prepare_models
+    from .book import prepare_models
 
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}")
-    problems = check(profile)
+    problems = profiles.check(profile)
     if problems:
         raise ValueError(f"{profile} has {len(problems)} problem(s); fix them before a grid run "
                          "(python -m helpers.book check):\n  - " + "\n  - ".join(problems))
-    units = expand(load_profile(profile))
+    todo = expand(profile)
     if only is not None:
         wanted = [u.strip() for u in only if u.strip()]
-        known = {u.id for u in units}
+        known = {u.id for u in todo}
         unknown = sorted(set(wanted) - known)
         if unknown:
             raise ValueError(f"no unit {', '.join(unknown)} in {profile}: the ids come from a grid "
                              "summary of the same profile and code")
-        units = [u for u in units if u.id in set(wanted)]
+        todo = [u for u in todo if u.id in set(wanted)]
     line = line or prog.StatusLine()
-    summary = GridSummary(profile=str(profile), runner=runner, total=len(units))
-    bar = _Progress(len(units), summary, line)
+    summary = GridSummary(profile=str(profile), runner=runner, total=len(todo))
+    bar = _Progress(len(todo), summary, line)
     start = time.perf_counter()
-    prepare_models(load_profile(profile), line=line)  # convert offline models once, not per worker
+    # convert offline models once, not per worker
+    prepare_models(profiles.load_profile(profile), line=line)
     opts = {"heartbeat_s": heartbeat_s, "claim_timeout_s": claim_timeout_s}
     if runner == "local":
-        for ev in run_units(by_model(units), threads=threads, **opts):
+        for ev in run_units(by_model(todo), threads=threads, **opts):
             bar.handle(ev)
     else:
-        _run_ray(units, bar, address=address, workers=workers, gpus_per_task=gpus_per_task,
+        _run_ray(todo, bar, address=address, workers=workers, gpus_per_task=gpus_per_task,
                  cpus_per_task=cpus_per_task, shards_per_model=shards_per_model, **opts)
     summary.wall_s = time.perf_counter() - start
     return summary
@@ -379,8 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.list:
             for u in expand(args.profile):
-                deps = f"  <- {', '.join(u.deps)}" if u.deps else ""
-                print(f"{u.id}  {u.chapter}  {u.label()}{deps}")
+                deps = u.deps()
+                after = f"  <- {', '.join(d.id for d in deps.values())}" if deps else ""
+                print(f"{u.id}  {u.label()}{after}")
             return
         summary = run_grid(args.profile, runner=args.runner,
                            only=args.only.split(",") if args.only else None, address=args.address,

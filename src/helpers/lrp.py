@@ -579,3 +579,9 @@ def _text_batches(model, tokenizer, texts: list[str], batch_size: int, max_lengt
         return run
 
     return [make(texts[s : s + batch_size]) for s in range(0, len(texts), batch_size)]
+
+
+def relevance_scores(model: nn.Module, tokenizer, inputs) -> list[float]:
+    """The `relevance` criterion's score function: `attention_relevance` on the importance texts."""
+    return attention_relevance(model, tokenizer, list(inputs.texts), variant="attnlrp",
+                               max_length=inputs.max_length, batch_size=4)

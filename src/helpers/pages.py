@@ -20,42 +20,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+FAILURES_JSON = "failures.json"  # beside the findings: chapters that failed in the last run
 FINDINGS_ENV = "PRUNING_BOOK_FINDINGS"
 GENERATED_DIR = Path("book") / "generated"  # relative to the book's source folder
 FINDINGS_JSON = "findings.json"
 FINDINGS_MD = "findings.md"
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
-
-DESCRIPTIONS = {
-    "models": "models evaluated",
-    "tasks": "datasets (tasks) evaluated",
-    "ratios": "shares of attention sub-layers dropped",
-    "criteria": "how the layers to drop are chosen",
-    "methods": "attribution methods",
-    "n_examples": "test examples per task",
-    "n_faithfulness": "examples per task for faithfulness",
-    "n_calibration": "calibration-split examples (temperature scaling)",
-    "fractions": "shares of the example's tokens deleted",
-    "shots": "demonstrations per label in each prompt",
-    "seed": "seed of the test and calibration samples",
-    "device": "where the models run",
-    "batch_size": "examples per forward pass",
-    "results_dir": "the results store",
-    "ig_steps": "integrated-gradients steps",
-    "n_bins": "bins of the calibration error",
-    "importance_texts": "calibration texts for layer importance",
-    "importance_max_length": "tokens per importance text",
-    "latency_batch": "batch size of the latency measurement",
-    "latency_tokens": "tokens per latency prompt",
-    "acc_tolerance": "accuracy loss tolerated",
-    "alpha": "one-sided test level (intervals at 1 − 2·alpha)",
-    "n_resamples": "bootstrap resamples per interval",
-    "demo_seeds": "seeds of the demonstrations and their order",
-    "criterion_seeds": "seeds of the random criterion's permutation",
-    "importance_source": "texts the layer importance is measured on",
-    "bench_results": "benchmark results file",
-}
-
 
 def ratio_label(ratio: float, max_denominator: int = 12, tol: float = 1e-3) -> str:
     """A pruning ratio as a reader writes it: 0.1666 -> "1/6", 0.5 -> "1/2", 0.34 -> "0.34"."""
@@ -125,7 +95,9 @@ def parameter_table(params: Mapping[str, Any], descriptions: Mapping[str, str] |
     if not isinstance(params, Mapping) or not params:
         raise ValueError("parameter_table needs a non-empty mapping such as "
                          "{'models': models, 'ratios': ratios}")
-    meaning = {**DESCRIPTIONS, **(descriptions or {})}
+    from .profiles import PARAMETERS
+
+    meaning = {**{k: p.description for k, p in PARAMETERS.items()}, **(descriptions or {})}
     frame = pd.DataFrame(
         [(k, _format(k, v), meaning.get(k, "")) for k, v in params.items()],
         columns=["parameter", "value", "what it sets"],
@@ -176,7 +148,8 @@ def load_findings(path: str | os.PathLike | None = None) -> dict[str, Any]:
     return data
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -194,7 +167,7 @@ def reset_findings(chapter: str, run: Mapping[str, Any] | None = None,
     path = Path(path) if path else findings_path()
     data = load_findings(path)
     data["chapters"][chapter] = {"run": dict(run or {}), "findings": {}}
-    _write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
 
 
 def record_finding(chapter: str, key: str, sentence: str, anchor: str,
@@ -211,7 +184,7 @@ def record_finding(chapter: str, key: str, sentence: str, anchor: str,
     data = load_findings(path)
     entry = data["chapters"].setdefault(chapter, {"run": {}, "findings": {}})
     entry["findings"][key] = {"sentence": sentence, "anchor": anchor}
-    _write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
 
 
 PLACEHOLDER = (
@@ -252,5 +225,20 @@ def write_findings_page(folder: str | os.PathLike = ROOT / GENERATED_DIR) -> Pat
     markdown = findings_markdown(load_findings(folder / FINDINGS_JSON))
     target = folder / FINDINGS_MD
     if not target.exists() or target.read_text(encoding="utf-8") != markdown:
-        _write_text_atomic(target, markdown)  # an unchanged page keeps its time stamp: no rebuild
+        write_text_atomic(target, markdown)  # an unchanged page keeps its time stamp: no rebuild
     return target
+
+
+def load_failures(generated: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Chapters that failed in the last run into this folder, with their error and re-run command."""
+    path = Path(generated) / FAILURES_JSON
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_failures(generated: str | os.PathLike, failures: dict[str, dict[str, Any]]) -> None:
+    """Record the failed chapters (the file goes when none failed)."""
+    path = Path(generated) / FAILURES_JSON
+    if failures:
+        write_text_atomic(path, json.dumps(failures, indent=1))
+    else:
+        path.unlink(missing_ok=True)

@@ -63,6 +63,28 @@ def metric_vs_ratio(
     return ax
 
 
+def interval_lines(ax, frame: pd.DataFrame, ratios: Sequence[float], *, y: str = "value",
+                   low: str = "low", high: str = "high", hue: str = "series",
+                   baseline: str | None = None, dodge: float = 0.0, **style):
+    """One line per `hue` against the pruning ratio, with asymmetric interval bars.
+
+    `baseline` names a line drawn dashed grey (a control); `dodge` shifts the lines sideways by
+    that much each, so that their bars do not overlap."""
+    from .pages import ratio_label
+
+    keys = list(dict.fromkeys(frame[hue]))
+    for j, key in enumerate(keys):
+        g = frame[frame[hue] == key].sort_values("ratio")
+        err = np.vstack([np.maximum(g[y] - g[low], 0).fillna(0),
+                         np.maximum(g[high] - g[y], 0).fillna(0)])
+        own = dict(ls="--", color="grey") if baseline is not None and key == baseline else {}
+        ax.errorbar(g.ratio + dodge * (j - (len(keys) - 1) / 2), g[y], yerr=err, marker="o",
+                    capsize=3, label=str(key), **{**style, **own})
+    ax.set_xticks(list(ratios), [ratio_label(r) for r in ratios])
+    ax.set_xlabel("share of attention sub-layers dropped")
+    return ax
+
+
 def token_heatmap(tokens: Sequence[str], rows: Mapping[str, Sequence[float]], ax=None, title: str = ""):
     """Tokens coloured by attribution (each row normalised to its max |score|), one row per model."""
     labels = [t.replace("Ġ", " ").replace("▁", " ").strip() or "·" for t in tokens]

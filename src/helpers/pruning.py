@@ -1,4 +1,6 @@
-"""Attention-layer pruning on stock transformers decoders: importance scores, selection, dropping.
+"""Attention-layer pruning on stock transformers decoders: dropping, restoring, saving, loading.
+
+Which layers to drop is `helpers.criteria`'s business; this module only carries it out.
 
 Dropping follows He et al. (2024, "What Matters in Transformers? Not All Attention is Needed"):
 the attention sub-layer of a dropped layer stops contributing, the residual stream passes through
@@ -17,7 +19,6 @@ stock `from_pretrained` refuses it) or a portable one (dropped attention weights
 stock transformers computes the pruned model at the unpruned model's size and KV-cache cost).
 
 Choices that are ours (the paper's are not public):
-- `ratio` becomes a layer count as floor(ratio * n_layers): never more than the ratio asks for.
 - The pre-attention norm is kept: in parallel-residual families (GPT-NeoX, Falcon) it also feeds
   the MLP, and its cost is negligible.
 - A dropped layer writes a (batch, 1, seq, 1) placeholder into the KV cache, so the cache still
@@ -28,20 +29,16 @@ Choices that are ours (the paper's are not public):
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-
-from .progress import progress as progress_bar
 
 ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
 # the key/value cache reaches an attention module as `cache` (transformers >= 5.25) or under an
@@ -103,153 +100,6 @@ def n_layers(model: nn.Module) -> int:
 def dropped_layers(model: nn.Module) -> list[int]:
     """Indices of the layers whose attention is dropped (sorted)."""
     return sorted(getattr(model.config, "dropped_attention_layers", None) or [])
-
-
-# --- importance (He et al. 2024) ---------------------------------------------------------------
-
-
-def _layer_input(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-@torch.no_grad()
-def attention_importance(
-    model: nn.Module,
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    batch_size: int = 8,
-    max_length: int = 256,
-    progress: bool = True,
-) -> list[float]:
-    """Per layer, 1 - cos(X, X + Attn(LN(X))) averaged over every non-padding token of `texts`."""
-    if len(texts) == 0:
-        raise ValueError("attention_importance needs at least one calibration text")
-    layers = decoder_layers(model)
-    device = next(model.parameters()).device
-    sums = torch.zeros(len(layers), dtype=torch.float64)
-    count = 0
-    state: dict[str, torch.Tensor] = {}
-    handles = []
-
-    def pre_hook(i):
-        def hook(_module, args, kwargs):
-            state[f"x{i}"] = _layer_input(args, kwargs)
-
-        return hook
-
-    def attn_hook(i, layer):
-        norm = _attention_branch_norm(layer)
-
-        def hook(_module, _args, output):
-            branch = output[0] if isinstance(output, tuple) else output
-            if norm is not None:
-                branch = norm(branch)
-            x = state.pop(f"x{i}").float()
-            y = x + branch.float()
-            cos = torch.nn.functional.cosine_similarity(x, y, dim=-1)  # (batch, seq)
-            # clamp: cos(X, X) can exceed 1 by rounding, and a distance is never negative
-            sums[i] += ((1.0 - cos).clamp_min(0) * state["mask"]).sum().double().cpu()
-
-        return hook
-
-    for i, layer in enumerate(layers):
-        handles.append(layer.register_forward_pre_hook(pre_hook(i), with_kwargs=True))
-        handles.append(attention_module(layer).register_forward_hook(attn_hook(i, layer)))
-    padding_side = tokenizer.padding_side
-    try:
-        tokenizer.padding_side = "right"
-        starts = range(0, len(texts), batch_size)
-        for start in progress_bar(starts, desc="attention importance", enabled=progress):
-            enc = tokenizer(
-                list(texts[start : start + batch_size]),
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-            ).to(device)
-            state["mask"] = enc["attention_mask"].float()
-            count += int(enc["attention_mask"].sum())
-            model(**enc, use_cache=False)
-    finally:
-        tokenizer.padding_side = padding_side
-        for h in handles:
-            h.remove()
-    return (sums / count).tolist()
-
-
-# --- selecting which layers to drop --------------------------------------------------------------
-
-# A criterion ranks all layers from "drop first" to "drop last"; select_layers keeps the head.
-Criterion = Callable[[int, "Sequence[float] | None", np.random.Generator], list[int]]
-CRITERIA: dict[str, Criterion] = {}
-
-
-def register_criterion(name: str) -> Callable[[Criterion], Criterion]:
-    """Decorator adding a layer-ranking criterion under `name`."""
-
-    def add(fn: Criterion) -> Criterion:
-        CRITERIA[name] = fn
-        return fn
-
-    return add
-
-
-@register_criterion("similarity")
-def _rank_by_similarity(n: int, scores: Sequence[float] | None, rng: np.random.Generator) -> list[int]:
-    if scores is None:
-        raise ValueError("criterion 'similarity' needs importance scores: pass attention_importance(...)")
-    return [int(i) for i in np.argsort(np.asarray(scores), kind="stable")]
-
-
-@register_criterion("last")
-def _rank_deepest_first(n: int, scores: Sequence[float] | None, rng: np.random.Generator) -> list[int]:
-    return list(range(n - 1, -1, -1))
-
-
-@register_criterion("random")
-def _rank_randomly(n: int, scores: Sequence[float] | None, rng: np.random.Generator) -> list[int]:
-    return [int(i) for i in rng.permutation(n)]
-
-
-def _ascending(name: str, source: str) -> Criterion:
-    def rank(n: int, scores: Sequence[float] | None, rng: np.random.Generator) -> list[int]:
-        if scores is None:
-            raise ValueError(f"criterion '{name}' needs per-layer scores: pass {source}")
-        return [int(i) for i in np.argsort(np.asarray(scores), kind="stable")]
-
-    return register_criterion(name)(rank)
-
-
-# Hatefi et al. (2025): the least relevant attention sub-layer first (scores: helpers.criteria).
-_ascending("relevance", "lrp.attention_relevance(...) or criteria.relevance(...)")
-# Greedy KL on the task's calibration split: scores are each layer's step in the greedy order.
-_ascending("greedy_kl", "criteria.greedy_kl(...)['scores']")
-
-
-def n_to_drop(n_layers: int, ratio: float) -> int:
-    """How many attention layers `ratio` drops: floor(ratio * n_layers), never more than asked."""
-    if not 0 <= ratio < 1 or math.isnan(ratio):
-        raise ValueError(f"ratio must be in [0, 1), got {ratio}")
-    return int(math.floor(ratio * n_layers + 1e-9))
-
-
-def select_layers(
-    scores_or_model: Sequence[float] | nn.Module, ratio: float, criterion: str, *, seed: int = 0
-) -> list[int]:
-    """The sorted layer indices that `criterion` drops at `ratio`."""
-    if criterion not in CRITERIA:
-        raise ValueError(f"Unknown criterion '{criterion}'. Known: {', '.join(CRITERIA)}")
-    if isinstance(scores_or_model, nn.Module):
-        scores, n = None, n_layers(scores_or_model)
-    else:
-        scores = [float(s) for s in scores_or_model]
-        n = len(scores)
-        if not all(math.isfinite(s) for s in scores):
-            raise ValueError("importance scores must be finite")
-    k = n_to_drop(n, ratio)
-    order = CRITERIA[criterion](n, scores, np.random.default_rng(seed))
-    return sorted(order[:k])
 
 
 # --- dropping --------------------------------------------------------------------------------------
@@ -576,44 +426,6 @@ def load_pruned(folder: str | os.PathLike, **kw) -> nn.Module:
     return reapply_dropped_attention(model).eval()
 
 
-def prune(
-    model: nn.Module,
-    tokenizer,
-    ratio: float,
-    criterion: str,
-    *,
-    calibration_texts: Sequence[str] | None = None,
-    scores: Sequence[float] | None = None,
-    seed: int = 0,
-) -> list[int]:
-    """Select with `criterion` at `ratio` and drop; returns the dropped layers."""
-    if criterion == "similarity" and scores is None:
-        if calibration_texts is None:
-            raise ValueError("criterion 'similarity' needs `scores` or `calibration_texts`")
-        scores = attention_importance(model, tokenizer, calibration_texts)
-    layers = select_layers(scores if scores is not None else model, ratio, criterion, seed=seed)
-    drop_attention(model, layers)
-    return layers
-
-
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (shared tensors counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-
-
-def calibration_texts(n: int = 32, *, seed: int = 0, task: str = "bbc_news") -> list[str]:
-    """Offline calibration texts for importance: `n` texts of a task's demo pool (BBC News articles
-    by default).
-
-    News prose stands in for the C4 web text of He et al.; `task` = the evaluated task's own name
-    measures importance on its kind of text instead. The demo pool is disjoint from every
-    evaluation split, and no label is used.
-    """
-    from .tasks import load_task
-
-    pool = load_task(task, split="demo")
-    if n > len(pool):
-        raise ValueError(f"at most {len(pool)} calibration texts are available in the demo pool "
-                         f"of {task!r}, asked for {n}; lower importance_texts")
-    rng = np.random.default_rng(seed)
-    return [pool[i].text for i in sorted(rng.choice(len(pool), size=n, replace=False))]

@@ -1,10 +1,12 @@
 """The results store: one JSON file per computed unit, keyed by a hash of everything it depends on.
 
-A unit is a `kind` ("importance", "scores", "faithfulness", "latency") and its parameters. The key
-hashes the kind, the parameters (the caller includes device, dtype and the model's revision), the
-library versions and a fingerprint of the code that computes units (every `helpers` module except
-the presentation ones in `PRESENTATION_MODULES`): changing any of them recomputes, re-running with
-the same ones reuses, and a unit computed by other code can never be read back. Files are written
+A unit is a `kind` (see helpers.units) and its parameters. The key hashes the kind, the parameters
+(the caller includes device, dtype and the model's revision), the library versions and a
+fingerprint of the code that computes that kind: changing any of them recomputes, re-running with
+the same ones reuses, and a unit computed by other code can never be read back. The store does not
+know how any kind is computed: each kind registers, with `register_code`, the function that gives
+its current code fingerprint (helpers.units does, for every kind), and a store can be given one
+fixed fingerprint instead (`code=`). Files are written
 to a temporary name and renamed: an interrupted run loses at most the unit in flight and never
 leaves a partial file.
 
@@ -22,8 +24,7 @@ Lustre, GPFS, CephFS; not object-store mounts such as s3fs or gcsfuse), and modi
 that other clients see within `claim_timeout_s` (NFS caches attributes for up to `actimeo`, 60 s
 by default: keep the timeout well above it).
 
-    python -m helpers.results list [--results results]    # units per kind: current / stale
-    python -m helpers.results prune [--results results]   # delete the stale ones
+`python -m helpers.inventory list|prune` lists a store's units and deletes stale or unused ones.
 """
 
 from __future__ import annotations
@@ -46,14 +47,27 @@ from typing import Any
 import pandas as pd
 
 _VERSIONED = ("torch", "transformers", "captum", "numpy", "scipy")
-# Modules that only present or orchestrate stored results: editing them never changes a unit.
-PRESENTATION_MODULES = frozenset({"__init__", "book", "claims", "grid", "pages", "plan", "plots",
-                                  "profiles", "progress", "results", "site", "stats", "units"})
-HELPERS_DIR = Path(__file__).resolve().parent
 HEARTBEAT_S = 20.0
 CLAIM_TIMEOUT_S = 180.0
 POLL_S = 0.5
 HOST = socket.gethostname()
+# kind -> function(kind, params) giving the current code fingerprint of a unit of that kind
+CODE_OF: dict[str, Callable[[str, Mapping[str, Any]], str]] = {}
+
+
+def register_code(kind: str, code: Callable[[str, Mapping[str, Any]], str]) -> None:
+    """Tell stores how to find the current code fingerprint of a unit kind."""
+    CODE_OF[kind] = code
+
+
+def current_code(kind: str, params: Mapping[str, Any]) -> str:
+    """The current code fingerprint of a unit (its kind must be registered)."""
+    code = CODE_OF.get(kind)
+    if code is None:
+        raise ValueError(f"unit kind {kind!r} has no registered code fingerprint: import "
+                         "helpers.units (which registers every kind), or give the store a "
+                         "fixed one with ResultStore(root, code=...)")
+    return code(kind, params)
 
 
 class UnitBusy(Exception):
@@ -69,15 +83,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "absent"
     return out
-
-
-def code_fingerprint(folder: str | os.PathLike = HELPERS_DIR) -> str:
-    """A hash of the sources of the modules that compute units (all but the presentation ones)."""
-    h = hashlib.sha256()
-    for path in sorted(Path(folder).glob("*.py")):
-        if path.stem not in PRESENTATION_MODULES:
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 def _canonical(obj: Any) -> Any:
@@ -96,7 +101,7 @@ def unit_key(
 ) -> str:
     """A stable hash of a unit's kind, parameters, library versions and code fingerprint."""
     versions = library_versions() if versions is None else versions
-    code = code_fingerprint() if code is None else code
+    code = current_code(kind, params) if code is None else code
     blob = json.dumps(_canonical({"kind": kind, "params": params, "versions": versions, "code": code}),
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -133,7 +138,7 @@ class ResultStore:
                              "a live worker's claim would look dead between two heartbeats")
         self.root = Path(root)
         self.versions = library_versions()
-        self.code = code_fingerprint() if code is None else code
+        self.code = code  # None: each kind's registered fingerprint
         self.heartbeat_s, self.claim_timeout_s = heartbeat_s, claim_timeout_s
         # a grid runner sets skip_busy: a unit another process computes is deferred, not awaited
         # (only at the outermost level: a dependency inside a computation is always awaited)
@@ -141,9 +146,14 @@ class ResultStore:
         self.computed: list[tuple[str, str]] = []  # (kind, key) computed by this object
         self._depth = 0
 
+    def code_of(self, kind: str, params: Mapping[str, Any]) -> str:
+        """The code fingerprint that keys a unit of `kind` with these parameters."""
+        return self.code if self.code is not None else current_code(kind, params)
+
     def path(self, kind: str, params: Mapping[str, Any]) -> Path:
         """Where the unit with these parameters lives."""
-        return self.root / kind / f"{unit_key(kind, params, self.versions, self.code)}.json"
+        code = self.code_of(kind, params)
+        return self.root / kind / f"{unit_key(kind, params, self.versions, code)}.json"
 
     def load(self, kind: str, params: Mapping[str, Any]) -> dict | None:
         """The stored record, or None when it has not been computed."""
@@ -190,7 +200,7 @@ class ResultStore:
             "provenance": {
                 **(provenance or {}),
                 "versions": self.versions,
-                "code": self.code,
+                "code": self.code_of(kind, params),
                 "python": platform.python_version(),
                 "machine": platform.machine(),
                 "wall_time_s": round(time.perf_counter() - start, 3),
@@ -348,7 +358,10 @@ class ResultStore:
         return out
 
     def _stale(self, path: Path, record: dict) -> bool:
-        return path != self.path(record.get("kind", path.parent.name), record.get("params", {}))
+        kind = record.get("kind", path.parent.name)
+        if self.code is None and kind not in CODE_OF:
+            return True  # a kind no current code computes
+        return path != self.path(kind, record.get("params", {}))
 
     def inventory(self) -> pd.DataFrame:
         """Units per kind: how many are current (this code and these libraries) and how many stale."""
@@ -360,7 +373,7 @@ class ResultStore:
 
     def prune(self, *, dry_run: bool = False, keep: set[Path] | None = None) -> list[Path]:
         """Delete units no current run can read (other code, other libraries) and, given `keep`,
-        also every current unit not in it (e.g. `units.needed_paths` of the profiles in use);
+        also every current unit not in it (e.g. the units the profiles in use read);
         returns their paths."""
         stale = [path for path, rec in self._files()
                  if self._stale(path, rec) or (keep is not None and path not in keep)]
@@ -389,33 +402,3 @@ def metrics_frame(records: list[dict]) -> pd.DataFrame:
     """The tidy metric rows of many records as one DataFrame (one row per unit x metric)."""
     rows = [row for r in records for row in r.get("metrics", [])]
     return pd.DataFrame(rows)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: `list` the units of a store, or `prune` the stale ones."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m helpers.results", description=main.__doc__)
-    parser.add_argument("command", choices=["list", "prune"])
-    parser.add_argument("--results", default="results", help="the store's folder (default results)")
-    parser.add_argument("--dry-run", action="store_true", help="prune: only list what would go")
-    parser.add_argument("--unused", nargs="+", metavar="PROFILE",
-                        help="prune: also delete current units that none of these profiles reads")
-    args = parser.parse_args(argv)
-    store = ResultStore(args.results)
-    if args.command == "list":
-        print(store.inventory().to_string() if store.root.exists() else f"{store.root}: no store")
-        return
-    keep = None
-    if args.unused:
-        from .units import needed_paths
-
-        keep = set().union(*(needed_paths(p, store) for p in args.unused))
-    gone = store.prune(dry_run=args.dry_run, keep=keep)
-    verb = "would delete" if args.dry_run else "deleted"
-    what = "stale or unused" if keep is not None else "stale"
-    print(f"{verb} {len(gone)} {what} unit(s) under {store.root}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,284 @@
+"""Stored units read back as what the chapters show: probabilities, attributions, paired changes.
+
+Nothing here computes a unit or keys one: every function reads records through a chapter's run
+(helpers.workload.ChapterRun) and turns them into arrays, `claims.ConfigChange` records and tidy
+frames with intervals. Editing this module leaves every stored unit valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import calibration, metrics, stats
+from .attribution import Attribution
+from .claims import ConfigChange
+from .configs import Config
+from .faithfulness import Faithfulness, agreement_frame
+
+CONTROL = "random"
+
+
+# --- one record ---------------------------------------------------------------------------------
+
+
+def stored_probs(record: dict) -> np.ndarray:
+    """Label-set probabilities of a stored scores unit's test examples."""
+    return calibration.softmax(np.asarray(record["examples"]["logits"], dtype=np.float64))
+
+
+def stored_attributions(record: dict, *, full_target: bool = False) -> list[Attribution]:
+    """The Attribution objects of a stored faithfulness unit (optionally: of the full model's label)."""
+    ex = record["examples"]
+    fixed = ex.get("scores_full_target") or [None] * len(ex["uid"])
+    out = []
+    for t, i, s, y, u, f in zip(ex["tokens"], ex["token_ids"], ex["scores"], ex["target"],
+                                ex["uid"], fixed, strict=True):
+        scores_ = f if full_target and f is not None else s
+        out.append(Attribution(tokens=t, token_ids=i, scores=np.asarray(scores_), target=y,
+                               method=record["params"]["method"], uid=u))
+    return out
+
+
+def stored_faithfulness(record: dict) -> Faithfulness:
+    """The per-example `faithfulness.Faithfulness` of a stored unit (every metric, every example)."""
+    ex = record["examples"]
+    return Faithfulness(
+        method=record["params"]["method"], fractions=tuple(record["params"]["fractions"]),
+        uids=list(ex["uid"]), n_tokens=np.asarray(ex["n_tokens"]), k=np.asarray(ex["k"]),
+        target=np.asarray(ex["target"]), p_full=np.asarray(ex["p_full"]),
+        p_without=np.asarray(ex["p_without"]), p_only=np.asarray(ex["p_only"]),
+        p_empty=np.asarray(ex["p_empty"]),
+    )
+
+
+def drift(full: dict, pruned: dict, k: float = 0.2) -> pd.DataFrame:
+    """Per example: agreement (Spearman, top-k overlap) of the full and the pruned model's
+    attributions of the SAME label (the full model's prediction), and whether the prediction flipped."""
+    frame = agreement_frame(stored_attributions(full), stored_attributions(pruned, full_target=True),
+                            k=k)
+    frame["flipped"] = np.asarray(full["examples"]["target"]) != np.asarray(pruned["examples"]["target"])
+    return frame
+
+
+def faithfulness_vs_random(method_record: dict, random_record: dict) -> np.ndarray:
+    """Per example: normalised AOPC comprehensiveness of a method minus the random control's on
+    the same examples (NaN where the normalisation is undefined); higher = more faithful."""
+    if method_record["examples"]["uid"] != random_record["examples"]["uid"]:
+        raise ValueError("the method and the random control were run on different examples")
+    method = stored_faithfulness(method_record).aopc_norm_comprehensiveness
+    control = stored_faithfulness(random_record).aopc_norm_comprehensiveness
+    return method - control
+
+
+def label(cfg: Config) -> str:
+    """How a configuration's criterion is named in tables ('full' at ratio 0)."""
+    if cfg.ratio == 0:
+        return "full"
+    return f"random#{cfg.criterion_seed}" if cfg.criterion == "random" else cfg.criterion
+
+
+# --- configurations against their unpruned model --------------------------------------------------
+
+
+def config_changes(run: Any, grid: Sequence[Config], *, method: str | None) -> list[ConfigChange]:
+    """One `claims.ConfigChange` per pruned configuration of `grid` (units computed if missing).
+
+    Faithfulness (when `method` is given) is `faithfulness_vs_random`, kept on the examples where
+    it is defined for every model of the same example set (so they can be resampled jointly).
+    """
+    pruned_grid = [c for c in grid if c.ratio > 0]
+    raw = []
+    m_faith = run.params.get("n_faithfulness", 0)
+    for cfg in pruned_grid:
+        full, pruned = run.scores(cfg.unpruned()), run.scores(cfg)
+        faith = {}
+        if method:
+            for c, name in ((cfg.unpruned(), "full"), (cfg, "pruned")):
+                faith[name] = faithfulness_vs_random(run.faithfulness(c, method),
+                                                     run.faithfulness(c, CONTROL))
+        raw.append((cfg, full, pruned, faith))
+    faith_set = {id(cfg): f"{cfg.model}/{cfg.task}/seed{cfg.seed}/demo{cfg.demo_seed}/"
+                          f"m{m_faith}/{method}" for cfg, *_ in raw}
+    defined: dict[str, np.ndarray] = {}
+    for cfg, _, _, faith in raw:
+        if faith:
+            ok = np.isfinite(faith["full"]) & np.isfinite(faith["pruned"])
+            key = faith_set[id(cfg)]
+            defined[key] = defined[key] & ok if key in defined else ok
+    out = []
+    for cfg, full, pruned, faith in raw:
+        ok = defined.get(faith_set[id(cfg)])
+        if faith and ok.sum() < 2:  # too few examples with a defined score: no faithfulness claim
+            faith = {}
+        out.append(ConfigChange(
+            model=cfg.model, task=cfg.task,
+            criterion=cfg.criterion if cfg.criterion != "random" else f"random#{cfg.criterion_seed}",
+            ratio=cfg.ratio,
+            example_set=f"{cfg.task}/seed{cfg.seed}/demo{cfg.demo_seed}/n{cfg.n_examples}",
+            labels=np.asarray(full["examples"]["label"]), probs_full=stored_probs(full),
+            probs_pruned=stored_probs(pruned),
+            faith_full=faith["full"][ok] if faith else None,
+            faith_pruned=faith["pruned"][ok] if faith else None,
+            faith_set=faith_set[id(cfg)] if faith else None,
+        ))
+    return out
+
+
+def interval_frame(
+    run: Any, grid: Sequence[Config],
+    names: Sequence[str] = ("accuracy", "ece", "ece_debiased", "brier", "nll"), *,
+    confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+) -> pd.DataFrame:
+    """Each configuration's test metrics with bootstrap intervals, as tidy rows (value, low, high)."""
+    rows = []
+    for cfg in grid:
+        rec = run.scores(cfg)
+        probs, labels = stored_probs(rec), rec["examples"]["label"]
+        base = {"model": cfg.model, "task": cfg.task, "criterion": cfg.criterion, "ratio": cfg.ratio,
+                "demo_seed": cfg.demo_seed, "criterion_seed": cfg.criterion_seed}
+        for m in names:
+            e, lo, hi = stats.metric_ci(m, probs, labels, confidence=confidence,
+                                        n_resamples=n_resamples, seed=seed)
+            rows.append({**base, "metric": m, "value": e, "low": lo, "high": hi,
+                         "err": (hi - lo) / 2})
+    return pd.DataFrame(rows)
+
+
+def paired_changes(
+    run: Any, pairs: Sequence[tuple[Config, Config]], *,
+    names: Sequence[str] = ("accuracy", "ece_debiased"), method: str | None = None,
+    confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+) -> pd.DataFrame:
+    """Per pair (a, b) on the same examples: each metric of a and b and the change b - a with a
+    paired bootstrap interval; `method` adds its normalised AOPC comprehensiveness (Carton et al.
+    2020), on the examples where both are defined."""
+    rows = []
+    for a, b in pairs:
+        if (a.model, a.task, a.seed, a.n_examples, a.demo_seed) != (b.model, b.task, b.seed,
+                                                                    b.n_examples, b.demo_seed):
+            raise ValueError(f"{a} and {b} are not evaluated on the same examples")
+        ra, rb = run.scores(a), run.scores(b)
+        pa, pb, y = stored_probs(ra), stored_probs(rb), ra["examples"]["label"]
+        base = {"model": a.model, "task": a.task, "ratio": b.ratio, "a": label(a), "b": label(b),
+                "layers_a": ra["layers"], "layers_b": rb["layers"]}
+        for m in names:
+            d = stats.paired_delta_ci(m, pa, pb, y, confidence=confidence, n_resamples=n_resamples,
+                                      seed=seed)
+            rows.append({**base, "metric": m, "value_a": stats.metric_value(m, pa, y),
+                         "value_b": stats.metric_value(m, pb, y), "delta": d.estimate,
+                         "low": d.low, "high": d.high, "n": len(y)})
+        if method:
+            fa, fb = (stored_faithfulness(run.faithfulness(c, method)).aopc_norm_comprehensiveness
+                      for c in (a, b))
+            est, low, high, n = stats.defined_paired_delta_ci(
+                fa, fb, confidence=confidence, n_resamples=n_resamples, seed=seed)
+            ok = np.isfinite(fa) & np.isfinite(fb)
+            rows.append({**base, "metric": "normalised comprehensiveness",
+                         "value_a": float(fa[ok].mean()) if n else np.nan,
+                         "value_b": float(fb[ok].mean()) if n else np.nan,
+                         "delta": est, "low": low, "high": high, "n": n})
+    return pd.DataFrame(rows)
+
+
+def criterion_table(run: Any, grid: Sequence[Config], **kw: Any) -> pd.DataFrame:
+    """Every pruned configuration of `grid` against its full model (see `paired_changes`)."""
+    pairs = [(c.unpruned(), c) for c in grid if c.ratio > 0]
+    frame = paired_changes(run, pairs, **kw)
+    return frame.rename(columns={"b": "criterion", "value_a": "full", "value_b": "pruned"}).drop(
+        columns=["a", "layers_a"])
+
+
+def worse_side(name: str) -> str:
+    """'up' or 'down': which way a change of metric `name` is a degradation (metrics registry)."""
+    return metrics.get(name).worse
+
+
+# --- criteria against the ablation oracle ---------------------------------------------------------
+
+
+def keep_rank(order: Sequence[int]) -> np.ndarray:
+    """Per layer, its position in a drop order: 0 = dropped first; higher = judged more important."""
+    rank = np.empty(len(order))
+    rank[np.asarray(order, dtype=int)] = np.arange(len(order))
+    return rank
+
+
+def oracle_comparison(run: Any, cfg: Config, names: Sequence[str], *,
+                      criterion_seeds: Sequence[int] = (0,), n_resamples: int = 2000,
+                      confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Each criterion's Spearman correlation with the single-layer ablation oracle, with a
+    bootstrap interval over the oracle's examples (the criterion's ranking held fixed).
+
+    Positive = the criterion keeps the layers whose removal costs most. `random` gets one row per
+    seed and a row "random (mean)" with the mean over seeds (its draws averaged per resample).
+    """
+    orc = run.oracle(cfg)
+    deltas = np.asarray(orc["deltas"], dtype=np.float64)
+    idx = stats.bootstrap_indices(deltas.shape[1], n_resamples, seed)
+    truth = deltas.mean(axis=1)
+    truth_boot = deltas[:, idx].mean(axis=2).T  # (n_resamples, layers)
+    rows, random_draws, random_hats = [], [], []
+    base = {"model": cfg.model, "task": cfg.task, "n_oracle": deltas.shape[1],
+            "n_layers": deltas.shape[0]}
+    for name in names:
+        seeded = name == "random"
+        for s in criterion_seeds if seeded else criterion_seeds[:1]:
+            c = replace(cfg, criterion=name, criterion_seed=s)
+            rank = keep_rank(run.drop_order(c))
+            hat = float(stats.spearman_rows(rank, truth)[0])
+            draws = stats.spearman_rows(np.broadcast_to(rank, truth_boot.shape), truth_boot)
+            e, lo, hi = stats.percentile_interval(stats.Boot(hat, draws, deltas.shape[1]), confidence)
+            rows.append({**base, "criterion": name, "criterion_seed": s if seeded else None,
+                         "spearman": e, "low": lo, "high": hi})
+            if seeded:
+                random_draws.append(draws)
+                random_hats.append(hat)
+    if len(random_hats) > 1:
+        e, lo, hi = stats.percentile_interval(
+            stats.Boot(float(np.mean(random_hats)), np.mean(random_draws, axis=0), deltas.shape[1]),
+            confidence)
+        rows.append({**base, "criterion": "random (mean)", "criterion_seed": None, "spearman": e,
+                     "low": lo, "high": hi})
+    return pd.DataFrame(rows)
+
+
+def oracle_frame(run: Any, cfg: Config, names: Sequence[str]) -> pd.DataFrame:
+    """Per layer: the oracle's NLL change and each criterion's position in its drop order."""
+    orc = run.oracle(cfg)
+    frame = pd.DataFrame({"layer": np.arange(len(orc["delta"])), "oracle_delta_nll": orc["delta"]})
+    for name in names:
+        frame[name] = keep_rank(run.drop_order(replace(cfg, criterion=name))).astype(int)
+    return frame.assign(model=cfg.model, task=cfg.task)
+
+
+def temperature_scaling(run: Any, grid: Sequence[Config], *, n_resamples: int = 2000,
+                        seed: int = 0) -> list[dict]:
+    """Per configuration: the stored temperature fit and, on the test sample, the debiased ECE,
+    ECE and NLL before and after scaling with paired changes (95% bootstrap intervals; the
+    intervals take T as fitted)."""
+    boot = {"n_resamples": n_resamples, "seed": seed}
+    out = []
+    for cfg in grid:
+        rec = run.scores(cfg)
+        values = {r["metric"]: r["value"] for r in rec["metrics"]}
+        logits = np.asarray(rec["examples"]["logits"], dtype=np.float64)
+        labels = rec["examples"]["label"]
+        before = calibration.softmax(logits)
+        after = calibration.apply_temperature(logits, values["temperature"])
+        row = {"cfg": cfg, "model": cfg.model, "task": cfg.task, "ratio": cfg.ratio,
+               "T": values["temperature"], "T_low": values["temperature_low"],
+               "T_high": values["temperature_high"],
+               "at_bound": bool(values["temperature_at_bound"])}
+        for name in ("ece", "ece_debiased", "nll"):
+            row[f"{name}_before"] = stats.metric_ci(name, before, labels, **boot)
+            row[f"{name}_after"] = stats.metric_ci(name, after, labels, **boot)
+            row[f"{name}_delta"] = stats.paired_delta_ci(name, before, after, labels, **boot)
+        row["ece_debiased_sq_delta"] = stats.paired_delta_ci("ece_debiased_sq", before, after,
+                                                             labels, **boot)
+        out.append(row)
+    return out
