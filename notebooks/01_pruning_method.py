@@ -270,10 +270,9 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 # al., 2025) drops the sub-layers through which the least AttnLRP relevance
 # (Achtibat et al., 2024) enters the residual stream: per reference sample, the relevance
 # $\sum a \odot \partial f / \partial a$ of each attention output $a$, divided by the sample's L1
-# norm over layers, with absolute values averaged over samples. Its samples follow
-# `importance_source`, as for `similarity`: the BBC News texts (explaining each next token's
-# logit), or with `importance_source: task` the task's demonstration pool inside its prompt
-# (explaining the predicted label's log-odds). `greedy_kl` uses the task's own calibration split:
+# norm over layers, with absolute values averaged over samples. Its samples are the texts
+# `similarity` reads (`importance_source`: BBC News by default, or the task's demonstration
+# pool), and it explains each next token's logit minus the vocabulary mean. `greedy_kl` uses the task's own calibration split:
 # it drops, one at a time, the sub-layer whose removal changes the label-set distribution least
 # (mean KL divergence to the full model), recomputing after every drop; `greedy_examples` caps
 # the examples it searches on, because its cost grows with the square of the number of layers.

@@ -99,3 +99,24 @@ def test_real_model_batched_equals_one_by_one(smollm2):
 
     demos = demonstrations("mr", 1, seed=0)
     np.testing.assert_allclose(batched, reference_probs(model, tok, task, examples, demos), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3_text"])
+def test_label_word_mass_matches_the_full_vocabulary_softmax(arch):
+    """The mass the whole next-token distribution puts on the label words, against one full
+    forward per example (softmax over every token of the vocabulary, then the label words')."""
+    import helpers.scoring as scoring
+
+    model, tok = tiny_model(arch), TinyTokenizer()
+    prompt = build_prompt(tok, TASK, demos=DEMOS)
+    expected = []
+    for body in encode_bodies(tok, TASK, EXAMPLES):
+        ids = torch.tensor([list(prompt.prefix_ids) + body + list(prompt.suffix_ids)])
+        with torch.no_grad():
+            full = torch.softmax(model(input_ids=ids).logits[0, -1].double(), -1)
+        expected.append(float(full[list(prompt.label_ids)].sum()))
+    logits, log_mass = scoring.body_logits(model, tok, prompt, encode_bodies(tok, TASK, EXAMPLES),
+                                           batch_size=3, with_mass=True)
+    np.testing.assert_allclose(np.exp(log_mass), expected, rtol=1e-4)
+    assert 0 < min(expected) and max(expected) < 1  # a tiny random model spreads its mass
+    np.testing.assert_allclose(softmax(logits), probs(model, tok, 3), atol=1e-6)

@@ -85,48 +85,55 @@ def label(cfg: Config) -> str:
 # --- configurations against their unpruned model --------------------------------------------------
 
 
+def faith_scores(record: dict) -> tuple[np.ndarray, int]:
+    """Per example, the normalised AOPC comprehensiveness of a stored faithfulness unit, and how
+    many examples took the defined value 0.
+
+    The rule is fixed before any pruned output is seen and never drops an example: where the text
+    lifts the label's probability over the empty frame by less than `faithfulness.NORM_MIN_GAP`,
+    there is nothing an attribution can explain, and the score is 0 (the full and the pruned
+    model alike)."""
+    values = stored_faithfulness(record).aopc_norm_comprehensiveness
+    undefined = ~np.isfinite(values)
+    return np.where(undefined, 0.0, values), int(undefined.sum())
+
+
 def config_changes(run: Any, grid: Sequence[Config], *, method: str | None) -> list[ConfigChange]:
     """One `claims.ConfigChange` per pruned configuration of `grid` (units computed if missing).
 
-    Faithfulness (when `method` is given) is `faithfulness_vs_random`, kept on the examples where
-    it is defined for every model of the same example set (so they can be resampled jointly).
+    Every demonstration seed of a configuration is its own change on the same test examples
+    (`example_set` names the task, the sample seed and its size, so all models and seeds of a task
+    are resampled together). Faithfulness (with `method`) is `faith_scores` on the first
+    `n_faithfulness` test examples, the same for every model and seed of a task (`faith_set`).
     """
-    pruned_grid = [c for c in grid if c.ratio > 0]
-    raw = []
+    out = []
     m_faith = run.params.get("n_faithfulness", 0)
-    for cfg in pruned_grid:
+    for cfg in (c for c in grid if c.ratio > 0):
         full, pruned = run.scores(cfg.unpruned()), run.scores(cfg)
         faith = {}
-        if method:
-            for c, name in ((cfg.unpruned(), "full"), (cfg, "pruned")):
-                faith[name] = faithfulness_vs_random(run.faithfulness(c, method),
-                                                     run.faithfulness(c, CONTROL))
-        raw.append((cfg, full, pruned, faith))
-    faith_set = {id(cfg): f"{cfg.model}/{cfg.task}/seed{cfg.seed}/demo{cfg.demo_seed}/"
-                          f"m{m_faith}/{method}" for cfg, *_ in raw}
-    defined: dict[str, np.ndarray] = {}
-    for cfg, _, _, faith in raw:
-        if faith:
-            ok = np.isfinite(faith["full"]) & np.isfinite(faith["pruned"])
-            key = faith_set[id(cfg)]
-            defined[key] = defined[key] & ok if key in defined else ok
-    out = []
-    for cfg, full, pruned, faith in raw:
-        ok = defined.get(faith_set[id(cfg)])
-        if faith and ok.sum() < 2:  # too few examples with a defined score: no faithfulness claim
-            faith = {}
+        if method and m_faith:
+            faith = {"faith_full": faith_scores(run.faithfulness(cfg.unpruned(), method))[0],
+                     "faith_pruned": faith_scores(run.faithfulness(cfg, method))[0],
+                     "faith_set": f"{cfg.task}/seed{cfg.seed}/m{m_faith}"}
         out.append(ConfigChange(
             model=cfg.model, task=cfg.task,
             criterion=cfg.criterion if cfg.criterion != "random" else f"random#{cfg.criterion_seed}",
-            ratio=cfg.ratio,
-            example_set=f"{cfg.task}/seed{cfg.seed}/demo{cfg.demo_seed}/n{cfg.n_examples}",
+            ratio=cfg.ratio, example_set=f"{cfg.task}/seed{cfg.seed}/n{cfg.n_examples}",
             labels=np.asarray(full["examples"]["label"]), probs_full=stored_probs(full),
-            probs_pruned=stored_probs(pruned),
-            faith_full=faith["full"][ok] if faith else None,
-            faith_pruned=faith["pruned"][ok] if faith else None,
-            faith_set=faith_set[id(cfg)] if faith else None,
+            probs_pruned=stored_probs(pruned), demo_seed=cfg.demo_seed, **faith,
         ))
     return out
+
+
+def undefined_faithfulness(run: Any, grid: Sequence[Config], method: str) -> pd.DataFrame:
+    """Per configuration (full and pruned), how many faithfulness examples took the defined value."""
+    rows = []
+    for cfg in grid:
+        values, n_undefined = faith_scores(run.faithfulness(cfg, method))
+        rows.append({"model": cfg.model, "task": cfg.task, "criterion": label(cfg),
+                     "ratio": cfg.ratio, "demo_seed": cfg.demo_seed, "examples": len(values),
+                     "set to 0": n_undefined})
+    return pd.DataFrame(rows).drop_duplicates()
 
 
 def interval_frame(
@@ -282,3 +289,47 @@ def temperature_scaling(run: Any, grid: Sequence[Config], *, n_resamples: int = 
                                                              labels, **boot)
         out.append(row)
     return out
+
+
+def dropped_set_kl(run: Any, grid: Sequence[Config], *, n_resamples: int = 2000,
+                   seed: int = 0) -> pd.DataFrame:
+    """Per pruned configuration: the mean KL(full || pruned) of the label-set distributions on the
+    calibration split, for the whole SET of layers the criterion drops (what the single-layer
+    oracle does not measure), with a 95% bootstrap interval over the examples."""
+    from .greedy import log_softmax
+
+    rows = []
+    for cfg in (c for c in grid if c.ratio > 0):
+        full, pruned = run.scores(cfg.unpruned()), run.scores(cfg)
+        lp = log_softmax(np.asarray(full["examples"]["calibration_logits"]))
+        lq = log_softmax(np.asarray(pruned["examples"]["calibration_logits"]))
+        per_example = (np.exp(lp) * (lp - lq)).sum(axis=1)
+        e, lo, hi = stats.mean_ci(per_example, n_resamples=n_resamples, seed=seed)
+        rows.append({"model": cfg.model, "task": cfg.task, "criterion": label(cfg),
+                     "ratio": cfg.ratio, "layers": pruned["layers"], "kl": e, "low": lo,
+                     "high": hi, "n": len(per_example)})
+    return pd.DataFrame(rows)
+
+
+def label_use(run: Any, grid: Sequence[Config], *, n_resamples: int = 2000,
+              seed: int = 0) -> pd.DataFrame:
+    """Per pruned configuration against its full model: the probability mass the whole vocabulary
+    puts on the label words (mean, paired 95% interval of the change), and the share of test
+    examples predicted as each label beside the true share."""
+    rows = []
+    for cfg in (c for c in grid if c.ratio > 0):
+        full, pruned = run.scores(cfg.unpruned()), run.scores(cfg)
+        mf = np.asarray(full["examples"]["label_mass"])
+        mp = np.asarray(pruned["examples"]["label_mass"])
+        d = stats.paired_mean_delta_ci(mf, mp, n_resamples=n_resamples, seed=seed)
+        labels = np.asarray(full["examples"]["label"])
+        k = stored_probs(full).shape[1]
+        row = {"model": cfg.model, "task": cfg.task, "criterion": label(cfg), "ratio": cfg.ratio,
+               "mass_full": float(mf.mean()), "mass_pruned": float(mp.mean()),
+               "d_mass": d.estimate, "d_mass_low": d.low, "d_mass_high": d.high}
+        for y in range(k):
+            row[f"true_{y}"] = float(np.mean(labels == y))
+            row[f"full_{y}"] = float(np.mean(stored_probs(full).argmax(1) == y))
+            row[f"pruned_{y}"] = float(np.mean(stored_probs(pruned).argmax(1) == y))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -141,10 +141,13 @@ def frame_logits(
     input_ids: torch.Tensor | None = None,
     inputs_embeds: torch.Tensor | None = None,
     lengths: torch.Tensor,
-) -> torch.Tensor:
+    with_mass: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Label-set logits (batch, n_labels) for right-padded rows of body + suffix after the prefix.
 
-    Differentiable with respect to `inputs_embeds` (attribution uses this path).
+    Differentiable with respect to `inputs_embeds` (attribution uses this path). With
+    `with_mass`, also the log of the probability mass the whole vocabulary puts on the label
+    words' first tokens (batch,): how much of the next-token distribution the label set holds.
     """
     x = input_ids if input_ids is not None else inputs_embeds
     batch, width = x.shape[:2]
@@ -161,7 +164,11 @@ def frame_logits(
         logits_to_keep=(lengths - 1)[:, None],
     )
     label_ids = torch.tensor(prompt.label_ids, device=device)
-    return out.logits[:, 0, :].index_select(-1, label_ids).float()
+    vocab = out.logits[:, 0, :].float()
+    labels = vocab.index_select(-1, label_ids)
+    if not with_mass:
+        return labels
+    return labels, torch.logsumexp(labels, -1) - torch.logsumexp(vocab, -1)
 
 
 def rows_to_batch(
@@ -190,22 +197,28 @@ def body_logits(
     batch_size: int = 16,
     progress: bool = True,
     desc: str = "scoring",
-) -> np.ndarray:
-    """Label-set logits (n, n_labels) for each body inside the prompt frame, in batches."""
+    with_mass: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Label-set logits (n, n_labels) for each body inside the prompt frame, in batches (with
+    `with_mass`, also each row's log label-word mass, see `frame_logits`)."""
     if len(bodies) == 0:
-        return np.zeros((0, len(prompt.label_ids)), dtype=np.float32)
+        empty = np.zeros((0, len(prompt.label_ids)), dtype=np.float32)
+        return (empty, np.zeros(0, dtype=np.float32)) if with_mass else empty
     kv = prefix_cache(model, prompt)
     rows = [list(b) + list(prompt.suffix_ids) for b in bodies]
     # similar lengths together: less padding, fewer distinct positions to project
     order = np.argsort([len(r) for r in rows], kind="stable")
     out = np.zeros((len(rows), len(prompt.label_ids)), dtype=np.float32)
+    mass = np.zeros(len(rows), dtype=np.float32)
     device = _device(model)
     starts = range(0, len(rows), batch_size)
     for start in progress_bar(starts, desc=desc, enabled=progress):
         idx = order[start : start + batch_size]
         ids, lengths = rows_to_batch([rows[i] for i in idx], pad_id(tokenizer), device)
-        out[idx] = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths).cpu().numpy()
-    return out
+        logits, log_mass = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths,
+                                        with_mass=True)
+        out[idx], mass[idx] = logits.cpu().numpy(), log_mass.cpu().numpy()
+    return (out, mass) if with_mass else out
 
 
 def label_logits(
@@ -218,12 +231,14 @@ def label_logits(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = True,
-) -> np.ndarray:
-    """Next-token logits of each label word's first token, shape (n, n_labels)."""
+    with_mass: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Next-token logits of each label word's first token, shape (n, n_labels) (with `with_mass`,
+    also each example's log label-word mass)."""
     prompt = build_prompt(tokenizer, task, shots=shots, seed=seed)
     return body_logits(
         model, tokenizer, prompt, encode_bodies(tokenizer, task, examples),
-        batch_size=batch_size, progress=progress, desc=f"scoring {task.name}",
+        batch_size=batch_size, progress=progress, desc=f"scoring {task.name}", with_mass=with_mass,
     )
 
 

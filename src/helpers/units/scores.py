@@ -1,7 +1,9 @@
 """Unit kind `scores`: label logits of a configuration on its test sample and calibration split.
 
 Stored per example (so every interval and figure comes from the store): the test examples'
-uids, labels and label-set logits, and the calibration split's labels and logits; with them the
+uids, labels, label-set logits and label-word mass (the probability the whole next-token
+distribution puts on the label words' first tokens: what the label-set normalisation hides), and
+the calibration split's labels and logits; with them the
 configuration's accuracy and calibration metrics before and after temperature scaling (fitted on
 the calibration split, with the temperature's interval). Pruned by the criterion's layers, which
 come from its `layer_scores` dependency when it ranks scores.
@@ -10,6 +12,8 @@ come from its `layer_scores` dependency when it ranks scores.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from .. import calibration, scoring
 from ..configs import Config
@@ -41,7 +45,7 @@ def compute(job: Job) -> dict:
     test = load_task(cfg.task, split="test", n=cfg.n_examples, seed=cfg.seed)
     held = load_task(cfg.task, split="calibration", n=cfg.n_calibration, seed=cfg.seed)
     kw = dict(shots=cfg.shots, seed=cfg.demo_seed, batch_size=s.batch_size)
-    logits = scoring.label_logits(model, tok, task, test, **kw)
+    logits, log_mass = scoring.label_logits(model, tok, task, test, with_mass=True, **kw)
     cal_logits = scoring.label_logits(model, tok, task, held, **kw)
     y, y_cal = [e.label for e in test], [e.label for e in held]
     probs = calibration.softmax(logits)
@@ -56,6 +60,7 @@ def compute(job: Job) -> dict:
         "layers": layers,
         "metrics": metric_rows(cfg, layers, values),
         "examples": {"uid": [e.uid for e in test], "label": y, "logits": logits.tolist(),
+                     "label_mass": np.exp(log_mass.astype(np.float64)).round(7).tolist(),
                      "calibration_label": y_cal, "calibration_logits": cal_logits.tolist()},
     }
 
