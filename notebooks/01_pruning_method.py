@@ -50,6 +50,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import claims, pages, plots, readouts
+from helpers.tasks import get_task
 from helpers.workload import open_chapter
 
 pages.setup()
@@ -264,6 +265,51 @@ display(Markdown(f"**In this run:** {summary}"))
 pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 
 # %% [markdown]
+# Does a pruned model answer differently, or only more or less surely? Two numbers tell a
+# change of *behaviour* from a change of *confidence*. The **label-word mass** is the probability
+# the whole next-token distribution puts on the label words' first tokens: the classifier reads
+# only those tokens and renormalises over them, which hides mass that moves elsewhere (a pruned
+# model that starts to answer with other words). The **predicted-label shares** beside the true
+# ones show whether pruning removed, or added, a bias towards one label: a model that answered
+# one label too often gains accuracy when pruning evens its answers out.
+#
+# (tab-1-5)=
+# **Table 1.5** For every pruned configuration: the mean label-word mass of the full and the
+# pruned model with the paired 95% interval of its change, and the share of test examples
+# predicted as each label (full → pruned) beside the true share.
+
+# %% tags=["hide-input"]
+use = readouts.label_use(run, grid, n_resamples=n_resamples, seed=seed)
+label_names = {t: get_task(t).labels for t in tasks}
+use_shown = pd.DataFrame({
+    "model": use.model, "task": use.task, "criterion": use.criterion,
+    "ratio": use.ratio.map(rl),
+    "label-word mass": [f"{a:.2f} → {b:.2f}" for a, b in zip(use.mass_full, use.mass_pruned,
+                                                             strict=True)],
+    "Δ mass [95%]": [pages.interval_text(e, lo, hi, digits=3, signed=True) for e, lo, hi in
+                     zip(use.d_mass, use.d_mass_low, use.d_mass_high, strict=True)],
+    "predicted (full → pruned; true)": [
+        "; ".join(f"{name} {r[f'full_{y}']:.2f} → {r[f'pruned_{y}']:.2f} ({r[f'true_{y}']:.2f})"
+                  for y, name in enumerate(label_names[r.task]))
+        for _, r in use.iterrows()],
+})
+display(use_shown.style.hide(axis="index"))
+gain = kept_table[kept_table.d_accuracy_low > 0]
+bias = []
+for r in use.itertuples():
+    true = [getattr(r, f"true_{y}") for y in range(len(label_names[r.task]))]
+    full_gap = max(abs(getattr(r, f"full_{y}") - t) for y, t in enumerate(true))
+    pruned_gap = max(abs(getattr(r, f"pruned_{y}") - t) for y, t in enumerate(true))
+    bias.append(pruned_gap < full_gap)
+glue("ch1-n-gain", len(gain), display=False)
+sentence = (
+    f"{pages.count(len(gain), 'pruned configuration')} raised accuracy (the paired interval of "
+    "the change lies above 0); in "
+    f"{pages.count(int(np.sum(bias)), 'configuration')} of {len(use)} the pruned model's predicted "
+    "label shares were closer to the true ones than the full model's (a removed label bias).")
+display(Markdown(f"**In this run:** {sentence}"))
+
+# %% [markdown]
 # ## 1.5 Which criterion finds the sub-layers that matter?
 #
 # Two more criteria join the anchors when the profile lists them. `relevance` (after Hatefi et
@@ -277,7 +323,7 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 # (mean KL divergence to the full model), recomputing after every drop; `greedy_examples` caps
 # the examples it searches on, because its cost grows with the square of the number of layers.
 #
-# Which criterion is right? An **ablation oracle** answers for one sub-layer at a time: the
+# Which criterion is right? A **single-layer ablation oracle** answers for one sub-layer at a time: the
 # change in the mean label NLL on the calibration split (never the test sample) when only that
 # sub-layer is dropped. A criterion agrees with it when the sub-layers it keeps longest are those
 # whose removal costs most: Spearman's $\rho$ between a layer's position in the criterion's drop
@@ -286,8 +332,8 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4")
 # oracle and its first step is a single-layer ablation, so its agreement is partly by
 # construction.
 #
-# (tab-1-5)=
-# **Table 1.5** Spearman's $\rho$ of each criterion's drop order with the ablation oracle
+# (tab-1-6)=
+# **Table 1.6** Spearman's $\rho$ of each criterion's drop order with the single-layer ablation oracle
 # (95% bootstrap interval over the oracle's examples; `random` per permutation and averaged).
 
 # %% tags=["hide-input"]
@@ -312,7 +358,25 @@ sentence = "; ".join(
     + (", ".join(f"`{c}`" for c in agree[r.model]) or "none")
     for r in best.itertuples()) + "."
 display(Markdown(f"**In this run:** {sentence[0].upper() + sentence[1:]}"))
-pages.record_finding(CHAPTER, "oracle", sentence[0].upper() + sentence[1:], "tab-1-5")
+pages.record_finding(CHAPTER, "oracle", sentence[0].upper() + sentence[1:], "tab-1-6")
+
+# %% [markdown]
+# The oracle drops one sub-layer at a time, while a criterion drops a set of them together, and
+# sub-layers can stand in for one another. Table 1.7 measures the set each criterion actually
+# drops: the mean KL divergence of the pruned model's label-set distribution from the full
+# model's on the same calibration examples the oracle reads (0 = the set changes nothing).
+#
+# (tab-1-7)=
+# **Table 1.7** KL(full ‖ pruned) of the label-set distribution for the whole set of sub-layers
+# each criterion drops, on the calibration split, with a 95% bootstrap interval over examples.
+
+# %% tags=["hide-input"]
+kl = readouts.dropped_set_kl(run, grid, n_resamples=n_resamples, seed=seed)
+kl_shown = kl.assign(ratio=kl.ratio.map(rl),
+                     shown=[pages.interval_text(e, lo, hi) for e, lo, hi in
+                            zip(kl.kl, kl.low, kl.high, strict=True)])
+display(kl_shown.pivot_table(index=["model", "criterion"], columns="ratio", values="shown",
+                             aggfunc="first", sort=False))
 
 # %% [markdown]
 # (fig-1-4)=
@@ -340,14 +404,14 @@ plt.show()
 #
 # The paper recommends pruning strategies that keep faithfulness and calibration, not only
 # accuracy. For every criterion except `random` (whose faithfulness would need every
-# permutation), Table 1.6 gives the paired change against the full model of accuracy, the
+# permutation), Table 1.8 gives the paired change against the full model of accuracy, the
 # debiased calibration error (Kumar et al., 2019; up = worse) and the normalised AOPC
 # comprehensiveness of `methods[0]` (Carton et al., 2020; a pure loss of confidence cannot move
-# it; down = less faithful) on the first `n_faithfulness` test examples. Table 1.7 compares
+# it; down = less faithful) on the first `n_faithfulness` test examples. Table 1.9 compares
 # `greedy_kl` with `similarity` directly, at equal ratio and on the same examples.
 #
-# (tab-1-6)=
-# **Table 1.6** Full and pruned value and the paired change (95% bootstrap interval), per
+# (tab-1-8)=
+# **Table 1.8** Full and pruned value and the paired change (95% bootstrap interval), per
 # criterion and ratio.
 
 # %% tags=["hide-input"]
@@ -365,8 +429,8 @@ display(crit_shown.pivot_table(index=["model", "criterion", "ratio"], columns="m
                                values="change", aggfunc="first", sort=False))
 
 # %% [markdown]
-# (tab-1-7)=
-# **Table 1.7** `greedy_kl` − `similarity` at equal ratio, paired over the same test examples
+# (tab-1-9)=
+# **Table 1.9** `greedy_kl` − `similarity` at equal ratio, paired over the same test examples
 # (95% intervals). A positive accuracy or comprehensiveness change and a negative ECE change
 # favour `greedy_kl`.
 
@@ -395,7 +459,7 @@ if {"similarity", "greedy_kl"} <= set(criteria):
                             f"{v.count('undetermined')}" for m, v in wins.items())
                 + f" of {len(pairs)} (model, ratio) pairs.")
     display(Markdown(f"**In this run:** {sentence}"))
-    pages.record_finding(CHAPTER, "greedy", sentence, "tab-1-7")
+    pages.record_finding(CHAPTER, "greedy", sentence, "tab-1-9")
 else:
     display(Markdown("*Add both `similarity` and `greedy_kl` to `criteria` to compare them.*"))
 
@@ -408,8 +472,8 @@ else:
 # `similarity` criterion, with the fastest and slowest of the three beside it. The
 # {doc}`05_cost` appendix has the full benchmark with a FLOP model.
 #
-# (tab-1-8)=
-# **Table 1.8** Parameters and prefill time, criterion `similarity`.
+# (tab-1-10)=
+# **Table 1.10** Parameters and prefill time, criterion `similarity`.
 
 # %% tags=["hide-input"]
 lat = []

@@ -75,6 +75,11 @@ def direction(low: float, high: float, up: str = "rose", down: str = "fell") -> 
     return up if low > 0 else down if high < 0 else "undetermined"
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'0 configurations', '1 configuration', '3 configurations' (`plural` when not noun + s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def listing(items: Sequence[str]) -> str:
     """'a', 'a and b', 'a, b and c'; 'none' for no items."""
     items = list(items)

