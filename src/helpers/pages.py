@@ -1,7 +1,9 @@
 """What the chapters show readers: the parameter table, figure defaults and the run's findings.
 
-A chapter calls `setup()` once, shows `parameter_table({...})` where its parameters matter, and
-`record_finding(...)` for each sentence the book's opening summary should carry. Findings go to
+A chapter calls `setup()` once, shows `parameter_table({...})` where its parameters matter,
+`record_finding(...)` for each sentence the book's opening summary should carry, and ends with
+`build_log()`: the Python warnings and library log warnings `setup()` captured while the chapter
+ran, in one collapsed "Build log" block, instead of on stderr between the tables. Findings go to
 a JSON file (PRUNING_BOOK_FINDINGS, else book/generated/findings.json); `write_findings_page`
 turns it into book/generated/findings.md, which book/intro.md includes (the book runner and the
 book's Sphinx extension in helpers.site call it, so a build never lacks the page).
@@ -9,11 +11,15 @@ book's Sphinx extension in helpers.site call it, so a build never lacks the page
 
 from __future__ import annotations
 
+import html
 import json
+import logging
 import math
 import os
 import re
+import sys
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -114,7 +120,9 @@ def parameter_table(params: Mapping[str, Any], descriptions: Mapping[str, str] |
 
 
 def setup() -> None:
-    """Figure defaults for the book: sized for its content column, fonts legible unzoomed, SVG."""
+    """Figure defaults for the book: sized for its content column, fonts legible unzoomed, SVG;
+    warnings captured for the chapter's build log (see `capture_warnings`)."""
+    capture_warnings()
     import matplotlib as mpl
 
     mpl.rcParams.update({
@@ -132,6 +140,93 @@ def setup() -> None:
         set_matplotlib_formats("svg")
     except ImportError:
         pass
+
+
+# ---- the build log: warnings of the chapter's run, collapsed at its end ----------------------
+
+# Libraries that log to stderr through a handler of their own; their warnings join the log.
+LIBRARY_LOGGERS = ("transformers", "huggingface_hub", "datasets", "accelerate")
+_log: dict[str, int] = {}  # entry -> how many times it came
+
+
+def _add_to_log(text: str) -> None:
+    from .pagecheck import scrub_paths
+
+    entry = scrub_paths(text.strip())
+    _log[entry] = _log.get(entry, 0) + 1
+
+
+_STDERR_SHOW = warnings.showwarning  # Python's own: writes to stderr, or to the file it is given
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    if file is not None and file not in (sys.stderr, sys.__stderr__):  # asked for a file: write it
+        _STDERR_SHOW(message, category, filename, lineno, file, line)
+        return
+    _add_to_log(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+class _LogCapture(logging.Handler):
+    """Log warnings go to the build log; errors still reach stderr, where they fail the page check."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if record.levelno >= logging.ERROR:
+                sys.stderr.write(text + "\n")
+            else:
+                _add_to_log(text)
+        except Exception:  # a log call must never break the chapter
+            self.handleError(record)
+
+
+def _stderr_handler(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    return type(handler) is logging.StreamHandler and (
+        stream in (sys.stderr, sys.__stderr__) or getattr(stream, "name", "") in ("stderr", "<stderr>"))
+
+
+def capture_warnings() -> None:
+    """From now on, Python warnings and log warnings (the root logger's and those of
+    LIBRARY_LOGGERS already imported) go to the build log, not stderr; errors are untouched."""
+    warnings.showwarning = _show_warning
+    root = logging.getLogger()
+    if not any(isinstance(h, _LogCapture) for h in root.handlers):
+        capture = _LogCapture(logging.WARNING)
+        capture.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+        root.addHandler(capture)
+    for name in LIBRARY_LOGGERS:
+        if name in sys.modules:
+            logger = logging.getLogger(name)
+            for handler in [h for h in logger.handlers if _stderr_handler(h)]:
+                logger.removeHandler(handler)
+            logger.propagate = True
+
+
+def build_log_html(entries: Mapping[str, int]) -> str:
+    """The build log as one collapsed <details> block (empty when there is nothing to show)."""
+    if not entries:
+        return ""
+    items = "\n".join(html.escape(e if n == 1 else f"{e}\n  (× {n})") for e, n in entries.items())
+    return ('<details class="build-log">\n'
+            f"<summary>Build log: {len(entries)} warning{'s' if len(entries) != 1 else ''} "
+            "while this page was computed</summary>\n"
+            '<pre style="white-space: pre-wrap; font-size: 0.8em;">' + items + "</pre>\n"
+            "</details>")
+
+
+def build_log() -> None:
+    """Show, collapsed, the warnings captured since `setup()` (nothing when there were none);
+    a chapter calls it in its last cell."""
+    from IPython.display import HTML, display
+
+    from .pagecheck import BUILD_LOG
+
+    block = build_log_html(_log)
+    _log.clear()
+    if block:
+        display(HTML(block), metadata={BUILD_LOG: True})
 
 
 def findings_path() -> Path:
