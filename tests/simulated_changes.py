@@ -119,8 +119,10 @@ def _confidence(x: np.ndarray, k: int) -> np.ndarray:
 
 def population(sharpness: float, kappa: float, n_labels: int = 2,
                seed_kappa: float = 0.0) -> dict[str, float]:
-    """Population accuracy, squared calibration error (and its root), NLL and Brier of a model
-    with logit sharpness * N(MEAN, SD^2) and over-confidence kappa, averaged over seeds."""
+    """Population accuracy, ce2 (and its root ce), NLL and Brier of one model, seed-averaged.
+
+    The model's log top-logit margin is log(sharpness) + N(MEAN, SD^2); kappa its
+    over-confidence."""
     k = n_labels
     c = _confidence(np.log(sharpness) + MEAN + SD * _T, k)
     lift = c - 1 / k
@@ -145,8 +147,9 @@ def population(sharpness: float, kappa: float, n_labels: int = 2,
 
 
 def truth(grid: Grid, effects: Effects) -> pd.DataFrame:
-    """Per configuration: the population value of every quantity of the full and the pruned
-    model and of the change (pruned - full), averaged over the seed distribution."""
+    """Per configuration: population values of the full and pruned model and of the change.
+
+    Every quantity the tables show, averaged over the seed distribution."""
     p = effects.per_config(grid)
     full = population(1.0, effects.kappa_full, grid.n_labels, effects.seed_kappa)
     rows = []
@@ -172,8 +175,7 @@ def kappa_for(sharpness: float, accuracy: float, n_labels: int = 2) -> float:
 
 def pruned_for(d_accuracy: float, ce: float, kappa_full: float = 0.2,
                n_labels: int = 2) -> tuple[float, float]:
-    """(sharpness, kappa) of a pruned model whose accuracy changes by d_accuracy from the full
-    model's and whose calibration error (root scale) is ce."""
+    """(sharpness, kappa) of a pruned model with this accuracy change and calibration error ce."""
     target = population(1.0, kappa_full, n_labels)["accuracy"] + d_accuracy
 
     def gap(log_s: float) -> float:
@@ -261,8 +263,9 @@ def simulate(grid: Grid, effects: Effects, rng: np.random.Generator) -> list[Con
 def simulate_pairs(rng: np.random.Generator, reps: int, n: int, full: tuple[float, float],
                    pruned: tuple[float, float], n_labels: int = 2
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Many independent (full, pruned) pairs on n examples, as top-label confidence and 0/1
-    correctness arrays (reps, n) each; full and pruned are (sharpness, kappa)."""
+    """Many independent (full, pruned) pairs on n examples: confidences and 0/1 correctness.
+
+    Four arrays (reps, n); full and pruned are (sharpness, kappa)."""
     k = n_labels
     zeta = rng.normal(size=(reps, n))
     xi = np.sqrt(RHO_EXAMPLE) * zeta + np.sqrt(1 - RHO_EXAMPLE) * rng.normal(size=(reps, n))
@@ -325,7 +328,8 @@ def scenarios(n: int = 200, m: int = 100, seeds: int = 1) -> dict[str, Scenario]
                  Effects(kappa_full=0.0, kappa=0.0, sharpness=drop[0], **sw),
                  "all 16: accuracy -0.10 (calibrated, less confident)"),
         Scenario("accuracy kept in one configuration only", g,
-                 Effects(kappa_full=0.0, kappa=0.0, sharpness=np.where(one > 0, 1.0, drop[0]), **sw),
+                 Effects(kappa_full=0.0, kappa=0.0, sharpness=np.where(one > 0, 1.0, drop[0]),
+                         **sw),
                  "15 of 16: accuracy -0.10; configuration 1 unchanged"),
         Scenario("less confident but calibrated", g,
                  Effects(kappa_full=0.0, kappa=0.0, sharpness=0.5, **sw),
@@ -335,7 +339,8 @@ def scenarios(n: int = 200, m: int = 100, seeds: int = 1) -> dict[str, Scenario]
                  Effects(faith_shift=-0.1, sharpness=equal[0], kappa=equal[1], **sw),
                  "all 16 alike: faithfulness -0.10, ce 0.064 -> 0.13 (accuracy kept); tau = 0"),
         Scenario("fluctuation", g,
-                 Effects(faith_shift=0.1 * (2 * alt - 1), sharpness=np.where(alt > 0, hot[0], cool[0]),
+                 Effects(faith_shift=0.1 * (2 * alt - 1),
+                         sharpness=np.where(alt > 0, hot[0], cool[0]),
                          kappa=np.where(alt > 0, hot[1], cool[1]), **sw),
                  "alternating: faithfulness +-0.10 (tau 0.10); ce 0.25 / 0 (accuracy kept)"),
         Scenario("misalignment", g,
@@ -344,9 +349,11 @@ def scenarios(n: int = 200, m: int = 100, seeds: int = 1) -> dict[str, Scenario]
         Scenario("accuracy and calibration coupled", g,
                  Effects(kappa=np.linspace(0.2, 0.6, 16), **sw),
                  "over-confidence rising over the grid: accuracy falls as ce rises"),
-        Scenario("full calibrated, pruned miscalibrated", g, Effects(kappa_full=0.0, kappa=0.3, **sw),
+        Scenario("full calibrated, pruned miscalibrated", g,
+                 Effects(kappa_full=0.0, kappa=0.3, **sw),
                  "ce 0 -> 0.097"),
-        Scenario("full miscalibrated, pruned calibrated", g, Effects(kappa_full=0.3, kappa=0.0, **sw),
+        Scenario("full miscalibrated, pruned calibrated", g,
+                 Effects(kappa_full=0.3, kappa=0.0, **sw),
                  "ce 0.097 -> 0"),
     ]
     return {s.name: s for s in out}
@@ -361,23 +368,33 @@ MEAN_INTERVALS = {"mean d_accuracy": (0, "d_accuracy"), "mean d_faith": (1, "d_f
                   "mean d_ce2": (2, "d_ce2")}
 
 
-def run(scenario: Scenario, reps: int, seed: int = 0, **options: Any
-        ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Verdicts (reps, claims), on-average p-values (reps, claims) and, per displayed interval
-    kind, whether it covered the population value (reps, configurations; mean intervals (reps,)),
-    over independent simulated grids; also the per-configuration rejections of 'calibration
-    unchanged' ('ce2 rejected')."""
+@dataclass(frozen=True)
+class Runs:
+    """Results of `run` over independent simulated grids."""
+
+    verdict: np.ndarray  # (reps, claims) yes / no / undetermined
+    mean_p: np.ndarray  # (reps, claims) p-value of the 'on average' statement
+    any_holm: np.ndarray  # (reps, claims) 'in at least one configuration' (Holm) shown
+    covered: dict[str, np.ndarray]  # interval kind -> (reps, configurations) or (reps,)
+    rejected: np.ndarray  # (reps, configurations) per-configuration 'pruned worse calibrated'
+
+
+def run(scenario: Scenario, reps: int, seed: int = 0, **options: Any) -> Runs:
+    """Verdicts, weaker statements, calibration tests and interval coverage over `reps` grids."""
     from helpers.claims import verdicts
 
     options = {"mde": False, "n_resamples": 400} | options
+    alpha = options.get("alpha", 0.05)
     truth_t = truth(scenario.grid, scenario.effects)
-    verdict, mean_p = [], []
-    covered: dict[str, list] = {k: [] for k in (*INTERVALS, *MEAN_INTERVALS, "ce2 rejected")}
+    verdict, mean_p, any_holm, rejected = [], [], [], []
+    covered: dict[str, list] = {k: [] for k in (*INTERVALS, *MEAN_INTERVALS)}
     for r in range(reps):
         changes = simulate(scenario.grid, scenario.effects, np.random.default_rng([seed, r]))
         table, configs = verdicts(changes, seed=r, **options)
         verdict.append(table.verdict.to_numpy())
         mean_p.append(table.mean_p.to_numpy(float))
+        any_holm.append(table.at_least_one_count.to_numpy(float) > 0)
+        rejected.append(configs.p_ce2.to_numpy() < alpha)
         for col in INTERVALS:
             true = truth_t[col].to_numpy()
             covered[col].append((configs[f"{col}_low"].to_numpy() <= true)
@@ -385,8 +402,8 @@ def run(scenario: Scenario, reps: int, seed: int = 0, **options: Any
         for name, (row, col) in MEAN_INTERVALS.items():
             true = truth_t[col].mean()
             covered[name].append(table.mean_low[row] <= true <= table.mean_high[row])
-        covered["ce2 rejected"].append(configs.p_ce2.to_numpy() < options.get("alpha", 0.05))
-    return np.array(verdict), np.array(mean_p), {k: np.array(v) for k, v in covered.items()}
+    return Runs(np.array(verdict), np.array(mean_p), np.array(any_holm),
+                {k: np.array(v) for k, v in covered.items()}, np.array(rejected))
 
 
 # ----------------------------------------------------------- calibration test candidates (pairs)

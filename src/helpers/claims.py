@@ -3,72 +3,91 @@
 Input: one ``ConfigChange`` per pruned configuration and demonstration seed: the unpruned (full)
 and pruned model's label-set probabilities on the same test examples and, optionally, per-example
 faithfulness scores (higher = more faithful) of both on a subset of them. Records with equal
-(model, task, criterion, ratio) and different ``demo_seed`` are one configuration. ``verdicts``
-returns a table of the claims and a table of the configurations.
+(model, task, criterion, ratio) and different ``demo_seed`` are one configuration; give records
+evaluated on the same test examples the same ``example_set`` (and the same ``faith_set`` for the
+same faithfulness examples), so they are treated as paired. ``verdicts`` returns the claims table
+(one row per claim) and the configuration table (one row per configuration, seeds averaged).
 
 Estimates (every change is pruned minus full):
 
-* accuracy, NLL, Brier: means over the test examples;
-* calibration: the squared binned top-label l2 calibration error ``ce2`` (15 bins), estimated by
-  the U-statistic of ``helpers.calibration_change`` (unbiased, and not raised when a calibrated
-  model merely becomes less confident); ``ce2`` is the scale every calibration test runs on. The
-  ECE-scale value ``ce = sqrt(ce2)`` is displayed for each model with the root of the
-  ``ce2`` interval (a monotone map, so it covers when that interval does); the change of ``ce``
-  is shown as a point estimate only (``d_ce``, no interval: near zero no interval of a difference
-  of roots covers reliably), its tests and interval are those of ``d_ce2``;
-* faithfulness: the mean over the subset of the per-example scores.
+* accuracy, NLL, Brier: means over the test examples; faithfulness: the mean over its subset;
+* calibration: ``ce2``, the squared binned top-label l2 calibration error (15 bins), estimated by
+  the U-statistic of ``helpers.calibration_change`` (unbiased; it does not rise when a calibrated
+  model only becomes less confident). Every calibration test runs on ce2. The ECE scale of the
+  book is its root ``ce``: each model's ``ce`` is shown with the root of its ce2 interval (a
+  monotone map, so it covers when that interval does); the change of ``ce`` (``d_ce``) is a point
+  estimate only, because near zero no interval of a difference of roots covers; its interval and
+  tests are those of ``d_ce2``.
 
-Uncertainty, with no resampling: sampling covariances of all estimates on the same test examples
-(configurations sharing an example set, the two models of a configuration) from the per-example
-values (means) and from Hoeffding's decomposition (``ce2``, each of its two variance terms
-projected onto the positive semidefinite cone, which keeps the test at or below its level when a
-term's estimate is noise around zero); example sets and faithfulness sets (``faith_set``) are
-independent samples. Demonstration seeds are a random effect: a configuration's change is the mean
-over its seeds, and its covariance adds to the sampling part the seed variance components (shared
-by the configurations of a model x task, and own) estimated by the method of moments, pooled over
-configurations (``helpers.stats.seed_means``); with one seed everything is the plain analysis.
-Intervals are normal (Student t with n - 1 degrees of freedom for means) at ``confidence``;
-p-values are one-sided at ``alpha``.
+Uncertainty, without resampling: sampling covariances of all estimates on the same examples from
+the per-example values (means) and from Hoeffding's decomposition (ce2: each of its two terms is
+clipped at 0, or projected onto the positive semidefinite cone for a covariance matrix, which
+keeps the ce2 tests at or below their level where a term's estimate is noise around 0, e.g. when
+both models are calibrated; the d_ce2 intervals are then conservative, covering up to 0.99 in
+simulation, and cover 0.92-0.97 elsewhere); example sets and faithfulness sets are independent
+samples. A ce2 level gets a score-type (Wilson 1927) interval, with its variance taken at the
+hypothesised value. Demonstration seeds are a random effect: a configuration's change is the mean
+over its seeds, and its variance adds to the sampling part the seed variance components (one
+shared by the configurations of a model x task, one own), estimated by the method of moments and
+pooled over configurations (``stats.seed_means``), with Welch-Satterthwaite degrees of freedom; the
+table shows the sampling SE (``se_sampling_*``) beside each configuration's own seed SD
+(``seed_sd_*``). With one seed everything is the plain analysis. Intervals (``confidence``,
+default 0.95) are Student t for means and normal for ce2; per-configuration tests are one-sided at
+``alpha``.
 
-"Often" (one meaning for every such claim): with probability at least 1 - alpha, the share of
-configurations whose true change is in the claimed direction is at least ``share_low``, a lower
-bound from closed testing with Simes local tests of the per-configuration one-sided hypotheses
-(``helpers.multiplicity``; valid under positive dependence, PRDS). "Often" is ``share_low >=
-often_share``. "No" uses the opposite hypotheses: configurations shown to stay within a margin
-(stated on the metric's own scale) bound the share that changes by more than the margin from
-above (``share_high``); "no" is ``share_high < often_share``. Beside each "often" verdict, two
-weaker statements in their own columns: "in at least one configuration" (Holm) and "on average
-over configurations" (the mean change, its interval and one-sided p-value).
+"Often" has one meaning, the same for every such claim: with probability at least 1 - alpha, the
+share of configurations whose true change is in the claimed direction is at least ``share_low``,
+a lower bound from closed testing with Simes local tests of the per-configuration one-sided
+hypotheses (Goeman and Solari 2011; ``helpers.multiplicity``; valid when the p-values are
+positively dependent, PRDS, as changes sharing examples and unpruned models are). "Often" is
+``share_low >= often_share`` (default 1/2). "No" uses the opposite hypotheses on the metric's own
+scale: configurations shown to change by less than a margin bound from above the share that
+changes by more than it (``share_high``); "no" is ``share_high < often_share``. Beside each
+"often" verdict, two weaker statements in their own columns: "in at least one configuration"
+(Holm 1979: ``at_least_one_count``, ``at_least_one_p``) and "on average over configurations" (the
+mean change with its interval and one-sided p-value, ``mean*``).
 
 Rules (the ``rule`` column states them with the parameter values):
 
-1. Accuracy is often kept: per configuration, kept means change > -acc_tolerance
-   (non-inferiority), lost means change < -acc_tolerance; yes when the share kept is often, no
-   when the share lost is more than 1 - often_share (so the share kept is below often_share).
+1. Accuracy is often kept: kept is a change above -acc_tolerance (non-inferiority). yes when the
+   share kept is often; no when more than 1 - often_share are shown to lose more than
+   acc_tolerance.
 2. Faithfulness often degrades: share of configurations whose faithfulness falls; no when more
-   than 1 - often_share are shown within faith_margin (change > -faith_margin).
+   than 1 - often_share are shown to fall by less than faith_margin.
 3. Calibration often degrades: share whose ce2 rises; no when more than 1 - often_share are shown
-   within cal_margin on the ECE scale (pruned ce <= full ce + cal_margin, tested as ce2 change <
-   (full ce + cal_margin)^2 - full ce^2 with the full model's estimate).
-4./5. Faithfulness (calibration) often degrades even where accuracy is kept: as 2 (3) over the
-   configurations shown accuracy-kept (per-configuration test at alpha); the closed-testing bound
-   holds for any subset chosen after seeing the data.
-6./7. Faithfulness (calibration) fluctuates even where accuracy is kept: among the kept
-   configurations, the random-effects SD tau of the true changes (generalised Q with the full
-   covariance, Q-profile interval; ``helpers.heterogeneity``): yes when tau > tau_margin is shown
-   at alpha, no when tau < tau_margin is shown, else undetermined. Equal true changes give yes at
-   most alpha whatever the sample sizes.
+   within cal_margin on the ECE scale (pruned ce < full ce + cal_margin, tested as ce2 change <
+   (full ce + cal_margin)^2 - full ce^2 with the full model's estimate, the variance taken midway
+   between the estimate and that limit: a score-type correction that keeps this test at its
+   level where the pruned model's error, hence the variance, would be larger).
+4., 5. Faithfulness (calibration) often degrades even where accuracy is kept: rules 2 (3) over
+   the configurations shown accuracy-kept (one-sided test at alpha); the closed-testing bound
+   holds for every subset at once, so a subset chosen from the data is allowed.
+6., 7. Faithfulness (calibration) fluctuates across configurations even where accuracy is kept:
+   among the kept configurations, tau, the SD of the true changes (random effects; generalised
+   Cochran Q with the full covariance and its Q-profile interval, Viechtbauer 2007;
+   ``helpers.heterogeneity``): yes when tau > tau_margin is shown at alpha, no when tau <
+   tau_margin is shown, else undetermined. Equal true changes give yes at most alpha, whatever
+   the sample sizes. Defaults: tau_margin_faith = 0.05, the faithfulness margin (changes that
+   differ across configurations by about what counts as a change); tau_margin_cal = 0.005 in ce2
+   units, about an SD of 0.025 on the ECE scale around a level of 0.1 (``tau_ece_approx``
+   translates tau).
 8. Accuracy is a poor proxy for calibration change: calibration changes exist (Wald test of all
    ce2 changes = 0 at alpha) and Spearman's rho between the configurations' accuracy and ce2
-   changes has a lower bound (percentile of rho over joint normal draws of both change vectors)
-   above rho_threshold; no when its upper bound is below rho_threshold.
+   changes has a lower bound (alpha quantile of rho over normal draws of both change vectors
+   with their joint covariance) above rho_threshold; no when the upper bound is below
+   rho_threshold; undetermined with fewer than 4 configurations or an undefined rho.
 
-Minimum detectable effects (numeric columns, from the run's own variances, power ``power``):
-per configuration ``(z_{1-alpha} + z_power) * SE``; for the mean over configurations the same
-with its SE; for a share rule, the common change of every configuration that gives "yes" with
-probability ``power`` (normal draws with the run's covariance, the same closed testing); for "no",
-the smallest margin that gives "no" with that probability when nothing changes; for tau, the
-true tau that gives "yes" with that probability, and the tau_margin that gives "no" when tau = 0.
+Minimum detectable effects (columns; from the run's own variances, at power ``power``): the true
+change a configuration's own test detects (``mde_*`` in the configuration table; the variance
+of a ce2 change grows with the change, which is included); in the claims table, as true changes
+in the claimed direction: ``mde_config`` (median over configurations), ``mde_mean`` (the 'on
+average' test), ``mde_share`` (the common change of every configuration that gives "yes" with
+probability ``power``: normal draws with the run's covariance through the same closed testing);
+``mde_no`` (accuracy: the common change below -acc_tolerance that gives "no") and
+``margin_for_no`` (the smallest margin, on the display scale, that gives "no" with that
+probability when nothing changes; for tau rows, the smallest tau_margin); ``mde_tau`` (the true
+tau that gives "yes"). An "undetermined" where these exceed the plausible effects says the sample
+is too small, not that there is no effect.
 """
 
 from __future__ import annotations
@@ -573,22 +592,33 @@ def _bisect(f, lo: float, hi: float, iters: int = 24) -> float:
     return hi
 
 
+def _mde(se: Any, z: float, slope: Any = 0.0) -> Any:
+    """Smallest change delta with delta = z * sqrt(se^2 + slope * delta): the MDE of a one-sided
+    test whose variance grows by `slope` per unit of change (ce2; 0 for means)."""
+    se, slope = np.asarray(se, dtype=np.float64), np.asarray(slope, dtype=np.float64)
+    return (z * z * slope + np.sqrt((z * z * slope) ** 2 + 4 * z * z * se**2)) / 2
+
+
 def _share_power_mde(se: np.ndarray, cov: np.ndarray, alpha: float, share: float, power: float,
-                     rng: np.random.Generator) -> float:
+                     rng: np.random.Generator, slope: np.ndarray | None = None) -> float:
     """Common change (in the metric's units, in the claimed direction) of every configuration
-    that makes the share bound reach `share` with probability `power`."""
+    that makes the share bound reach `share` with probability `power` (for ce2 the variance
+    grows with the change by `slope` per unit)."""
     k = len(se)
     if not (np.all(se > 0) and np.isfinite(cov).all()):
         return float("nan")
     need = int(np.ceil(share * k - 1e-9))
     noise = _corr_draws(cov, _DRAWS, rng)
 
+    grow = np.zeros(k) if slope is None else slope
+
     def reached(delta: float) -> bool:
-        z = (delta + noise) / se
+        sd = np.sqrt(se**2 + grow * delta)
+        z = (delta + noise * sd / se) / sd
         h = mt.hommel_h(norm.sf(z), alpha)
         return bool(np.mean(k - h >= need) >= power)
 
-    return _bisect(reached, 0.0, 20 * float(se.max()))
+    return _bisect(reached, 0.0, 20 * float(se.max()) + 40 * float(grow.max()))
 
 
 def _no_margin_needed(se: np.ndarray, cov: np.ndarray, alpha: float, share: float,
@@ -686,7 +716,7 @@ def _config_table(keys: list[tuple], records: list[ConfigChange], config_of: np.
         cols[f"se_{m}"] = e.se
         cols[f"se_sampling_{m}"] = np.sqrt(e.change.var_sampling)
         cols[f"seed_sd_{m}"] = e.change.seed_sd
-        cols[f"mde_{m}"] = zp * e.se
+        cols[f"mde_{m}"] = _mde(e.se, zp, 0.0 if e.slope is None else e.slope)
     cols["d_ce"] = cols["ce_pruned"] - cols["ce_full"]  # ECE scale, point estimate only
     acc, ce2, faith = est["accuracy"], est["ce2"], est["faith"]
     tol = o["acc_tolerance"]
@@ -756,7 +786,8 @@ class _Claims:
         lo, hi = _interval(np.array(est), np.array(se), np.array(df), self.o["confidence"])
         p = float(_sf(_z(np.array(sign * (est - null)), np.array(se)), np.array(df)))
         return {"mean": est, "mean_low": float(lo), "mean_high": float(hi), "mean_p": p,
-                "mde_mean": self.zp * se}
+                "mde_mean": float(_mde(se, self.zp, 0.0 if m.slope is None
+                                       else float(np.mean(m.slope[which])) / len(which)))}
 
     def often(self, metric: str, subset: np.ndarray, *, p_yes: np.ndarray, p_no: np.ndarray,
               sign: float, null: float, what: str, no_limit=None) -> dict[str, Any]:
@@ -765,6 +796,7 @@ class _Claims:
         o, m = self.o, self.est[metric]
         row: dict[str, Any] = {"metric": what, "test_scale": SCALE[metric],
                                "configs": int(len(subset)), "often_share": o["often_share"]}
+        slope = 0.0 if m.slope is None else m.slope[subset]
         if len(subset) == 0:
             row["evidence"] = f"no configuration with {what} in scope"
             row["verdict"] = "undetermined"
@@ -775,13 +807,15 @@ class _Claims:
                                               o["often_share"])
         count, p_holm = _holm_count(p_yes[family], o["alpha"], pos)
         mean = self._mean(m, subset, sign, null)
+        mean["mde_mean"] = null + sign * mean["mde_mean"]  # as a true change, like mde_share
         row |= {"share_low": low, "share_high": high, "at_least_one_count": count,
                 "at_least_one_p": p_holm, **mean,
-                "mde_config": float(np.median(self.zp * m.se[subset]))}
+                "mde_config": null + sign * float(np.median(_mde(m.se[subset], self.zp, slope)))}
         if o["mde"]:
             se, cov = m.se[subset], m.cov[np.ix_(subset, subset)]
             row["mde_share"] = null + sign * _share_power_mde(
-                se, cov, o["alpha"], o["often_share"], o["power"], self.rng)
+                se, cov, o["alpha"], o["often_share"], o["power"], self.rng,
+                None if m.slope is None else m.slope[subset])
             if no_limit is not None:
                 row["margin_for_no"] = _no_margin_needed(
                     se, cov, o["alpha"], o["often_share"], o["power"], self.rng,
@@ -790,7 +824,8 @@ class _Claims:
             else:  # accuracy: the common change below -tolerance that gives "no"
                 row["mde_no"] = null - _share_power_mde(
                     se, cov, o["alpha"], 1 - o["often_share"] + 1e-9, o["power"], self.rng)
-        bad = subset[np.argmin(m.est[subset])] if metric != "ce2" else subset[np.argmax(m.est[subset])]
+        worse = m.est[subset] if metric == "ce2" else -m.est[subset]
+        bad = subset[np.argmax(worse)]
         noun = "kept" if metric == "accuracy" else "degrading"
         row["evidence"] = (
             f"share {noun} in [{_share(low)}, {_share(high)}] ({1 - o['alpha']:.0%} bounds,"
@@ -815,9 +850,18 @@ class _Claims:
         h = het.heterogeneity(y, v, margin=margin, confidence=o["confidence"])
         verdict = ("yes" if h.p_above < o["alpha"] else "no" if h.p_below < o["alpha"]
                    else "undetermined")
+        if metric == "ce2":  # tau is on the squared scale; near a level c, d(c^2) = 2 c dc
+            t = self.t.iloc[subset]
+            level = float(np.mean((t.ce_full + t.ce_pruned) / 2))
+            row["tau_ece_approx"] = h.tau / (2 * level) if level > 0 else np.nan
+            row["scale_note"] = (
+                f"tau in ce2 units; near the kept configurations' mean ce level {level:.3f} an SD"
+                f" of tau in ce2 is about tau / (2 * {level:.3f}) on the ECE scale"
+                " (tau_ece_approx)")
         row |= {"tau": h.tau, "tau_low": h.tau_low, "tau_high": h.tau_high, "q": h.q,
                 "q_p": h.p_q, "tau_p_above": h.p_above, "tau_p_below": h.p_below,
-                "mean": h.mean, "mde_config": float(np.median(self.zp * m.se[subset]))}
+                "mean": h.mean, "mde_config": float(np.median(_mde(
+                    m.se[subset], self.zp, 0.0 if m.slope is None else m.slope[subset])))}
         if o["mde"]:
             row["mde_tau"], row["margin_for_no"] = _tau_mdes(v, margin, o["alpha"], o["power"],
                                                              self.rng)
@@ -841,9 +885,9 @@ class _Claims:
             row["evidence"] = f"only {k} configurations (need {MIN_CONFIGS_RHO})"
             row["verdict"] = "undetermined"
             return row
-        wald = float(ce2.est @ np.linalg.pinv(ce2.cov) @ ce2.est)
+        wald = float(ce2.est @ np.linalg.pinv(ce2.cov, rcond=1e-10, hermitian=True) @ ce2.est)
         p_wald = float(chi2.sf(wald, k))
-        joint = st.psd(np.block([[acc.cov, self.x_cov], [self.x_cov.T, ce2.cov]]))
+        joint = np.block([[acc.cov, self.x_cov], [self.x_cov.T, ce2.cov]])
         mean = np.concatenate([acc.est, ce2.est])
         draws = mean + _corr_draws(joint, o["n_resamples"], self.rng)
         rho = float(st.spearman_rows(acc.est, ce2.est)[0])
@@ -855,7 +899,8 @@ class _Claims:
         row |= {"rho": rho, "rho_low": float(lo), "rho_high": float(hi), "wald_p": p_wald}
         row["evidence"] = (
             f"Spearman rho(d_accuracy, d_ce2) = {_ci(rho, lo, hi)} ({1 - 2 * o['alpha']:.0%}) over"
-            f" {k} configurations; calibration changes {'shown' if p_wald < o['alpha'] else 'not shown'}"
+            f" {k} configurations; calibration changes"
+            f" {'shown' if p_wald < o['alpha'] else 'not shown'}"
             f" (Wald p {p_wald:.2g})"
         )
         if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -878,32 +923,33 @@ def _share_statement(p_yes: np.ndarray, p_no: np.ndarray, subset: np.ndarray, al
 
 def _rules(o: dict[str, Any]) -> list[str]:
     a, s = o["alpha"], _fmt_ratio(o["often_share"])
-    bound = (f"the {1 - a:.0%} lower confidence bound (closed testing, Simes local tests at alpha"
-             f" {a:g}, PRDS) on the share of")
-    no = f"no if the {1 - a:.0%} upper bound on the share that"
-    kept = f"over the configurations shown accuracy-kept (one-sided test at {a:g})"
+    bound = (f"the {1 - a:.0%} lower confidence bound (closed testing with Simes local tests at"
+             f" alpha {a:g}; PRDS) on the share of")
+    no = f"no if the {1 - a:.0%} upper bound on the share of configurations that"
+    kept = f"over the configurations shown accuracy-kept (one-sided test at alpha {a:g})"
     return [
         f"Kept: change of accuracy > -{o['acc_tolerance']:g}. yes if {bound} configurations kept"
-        f" is >= {s}; {no} is kept is below {s} (configurations shown to lose more than"
-        f" {o['acc_tolerance']:g} bound it).",
-        f"yes if {bound} configurations whose faithfulness falls is >= {s}; {no} falls by more"
+        f" is >= {s}; {no} are kept is below {s} (from the configurations shown to lose more than"
+        f" {o['acc_tolerance']:g}).",
+        f"yes if {bound} configurations whose faithfulness falls is >= {s}; {no} fall by more"
         f" than {o['faith_margin']:g} is below {s}.",
-        f"Tested on ce2 (squared l2 calibration error, 15 bins). yes if {bound} configurations"
-        f" whose ce2 rises is >= {s}; {no} rises by more than the margin is below {s} (margin:"
-        f" pruned ce more than {o['cal_margin']:g} above the full model's ce, ECE scale).",
-        f"As rule 2, {kept}; the bound holds for subsets chosen after seeing the data.",
-        f"As rule 3, {kept}; the bound holds for subsets chosen after seeing the data.",
-        f"Among the configurations shown accuracy-kept, tau = SD of the true faithfulness changes"
-        f" across configurations (generalised Q with the full covariance): yes if tau >"
-        f" {o['tau_margin_faith']:g} is shown at {a:g}; no if tau < {o['tau_margin_faith']:g} is"
-        f" shown at {a:g}.",
-        f"Among the configurations shown accuracy-kept, tau = SD of the true ce2 changes (squared"
-        f" scale): yes if tau > {o['tau_margin_cal']:g} is shown at {a:g}; no if tau <"
-        f" {o['tau_margin_cal']:g} is shown at {a:g}.",
-        f"yes if the ce2 changes are not all zero (Wald test at {a:g}) and the {1 - a:.0%} lower"
-        f" bound of Spearman's rho(change of accuracy, change of ce2) across configurations is"
-        f" above {o['rho_threshold']:g}; no if the upper bound is below {o['rho_threshold']:g};"
-        f" undetermined with fewer than {MIN_CONFIGS_RHO} configurations.",
+        f"Tested on ce2 (squared l2 calibration error, 15 bins; ECE scale: its root ce). yes if"
+        f" {bound} configurations whose ce2 rises is >= {s}; {no} get worse by more than the"
+        f" margin is below {s} (margin: pruned ce {o['cal_margin']:g} above the full model's ce,"
+        " ECE scale).",
+        f"Rule 2 {kept}; the bound holds for any subset, even one chosen from the data.",
+        f"Rule 3 {kept}; the bound holds for any subset, even one chosen from the data.",
+        f"Over the configurations shown accuracy-kept, tau = SD of the true faithfulness changes"
+        f" (generalised Q with the full covariance, Q-profile): yes if tau >"
+        f" {o['tau_margin_faith']:g} is shown at alpha {a:g}; no if tau <"
+        f" {o['tau_margin_faith']:g} is shown at alpha {a:g}.",
+        f"Over the configurations shown accuracy-kept, tau = SD of the true ce2 changes (squared"
+        f" scale): yes if tau > {o['tau_margin_cal']:g} is shown at alpha {a:g}; no if tau <"
+        f" {o['tau_margin_cal']:g} is shown at alpha {a:g}.",
+        f"yes if the ce2 changes are not all zero (Wald test at alpha {a:g}) and the {1 - a:.0%}"
+        f" lower bound of Spearman's rho(change of accuracy, change of ce2) across configurations"
+        f" is above {o['rho_threshold']:g}; no if its upper bound is below"
+        f" {o['rho_threshold']:g}; undetermined with fewer than {MIN_CONFIGS_RHO} configurations.",
     ]
 
 
@@ -911,8 +957,8 @@ COLUMNS = [
     "claim", "verdict", "rule", "evidence", "metric", "test_scale", "configs", "often_share",
     "share_low", "share_high", "at_least_one_count", "at_least_one_p", "mean", "mean_low",
     "mean_high", "mean_p", "mde_config", "mde_mean", "mde_share", "mde_no", "margin_for_no",
-    "tau", "tau_low", "tau_high", "tau_margin", "q", "q_p", "tau_p_above", "tau_p_below",
-    "mde_tau", "rho", "rho_low", "rho_high", "wald_p",
+    "tau", "tau_low", "tau_high", "tau_margin", "tau_ece_approx", "q", "q_p", "tau_p_above",
+    "tau_p_below", "mde_tau", "rho", "rho_low", "rho_high", "wald_p", "scale_note",
 ]
 
 
@@ -933,8 +979,10 @@ def verdicts(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Claims table (claim, verdict, rule, evidence and numeric columns) and the table of the
-    configurations (one row each, seeds averaged)."""
+    """Claims table (claim, verdict, rule, evidence, numeric columns) and configuration table.
+
+    The configuration table has one row per configuration, its demonstration seeds averaged;
+    the module docstring states the rules and estimators."""
     st._check_alpha(alpha)
     st._check_tolerance(acc_tolerance)
     _check_fraction(often_share, "often_share")
@@ -994,6 +1042,10 @@ def verdicts(
     ]
     for row, claim, rule in zip(rows, CLAIMS, rules, strict=True):
         row["claim"], row["rule"] = claim, rule
+        if "ce2" in row.get("test_scale", "") and "scale_note" not in row:
+            row["scale_note"] = (
+                "tested on ce2, the squared calibration error (unbiased); the book's ECE scale is"
+                " its root: ce_full / ce_pruned with intervals in the configuration table")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     table.attrs["options"] = o
     table.attrs["columns"] = COLUMN_NOTES
@@ -1008,8 +1060,9 @@ COLUMN_NOTES = {
     "at_least_one_p": "smallest Holm-adjusted p-value (at least one configuration)",
     "mean": "mean change over the configurations in scope (GLS mean for tau rows)",
     "mean_p": "one-sided p-value of the mean being on the claimed side (accuracy: of > -tol)",
-    "mde_config": "median over configurations of the change detectable with the power at alpha",
-    "mde_mean": "change of the mean detectable with the power",
+    "mde_config": "the true change of a configuration its own test detects with the power at"
+                  " alpha (median over configurations; a change value: accuracy -tol + MDE)",
+    "mde_mean": "the true mean change the 'on average' test detects with the power",
     "mde_share": "common change of every configuration giving 'yes' with the power",
     "mde_no": "accuracy: common change giving 'no' (shown lost) with the power",
     "margin_for_no": "smallest margin (display scale; tau rows: tau_margin) giving 'no' with"

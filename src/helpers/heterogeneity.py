@@ -76,7 +76,8 @@ def _root(yu: np.ndarray, ou: np.ndarray, lam: np.ndarray, target: float) -> flo
                         rtol=1e-10))
 
 
-def heterogeneity(y: Any, v: Any, *, margin: float = 0.0, confidence: float = 0.95) -> Heterogeneity:
+def heterogeneity(y: Any, v: Any, *, margin: float = 0.0,
+                  confidence: float = 0.95) -> Heterogeneity:
     """Generalised Q test, Q-profile interval for tau and one-sided tests of tau against margin."""
     yu, ou, lam = _prepared(y, v)
     k = len(yu)

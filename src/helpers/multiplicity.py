@@ -54,15 +54,16 @@ def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def simes_rejects(p: Sequence[float] | np.ndarray, alpha: float) -> bool:
-    """Simes' (1986) test of the intersection of all hypotheses: reject when p_(i) <= i alpha / m."""
+    """Simes' (1986) test of the intersection of all hypotheses: reject if p_(i) <= i alpha / m."""
     a = np.sort(_pvalues(p))
     m = len(a)
     return bool(m and (a <= alpha * np.arange(1, m + 1) / m).any())
 
 
 def hommel_h(p: Any, alpha: float) -> np.ndarray:
-    """Hommel's h, the size of the largest set of hypotheses that Simes' test does not reject;
-    row-wise for a 2-d array (rows: repetitions, columns: hypotheses)."""
+    """Hommel's h: the size of the largest set of hypotheses that Simes' test does not reject.
+
+    Row-wise for a 2-d array (rows: repetitions, columns: hypotheses)."""
     a = np.asarray(p, dtype=np.float64)
     rows = np.atleast_2d(np.sort(a, axis=-1))
     m = rows.shape[1]
@@ -76,9 +77,10 @@ def hommel_h(p: Any, alpha: float) -> np.ndarray:
 
 def true_discoveries(p: Sequence[float] | np.ndarray, alpha: float,
                      subset: Sequence[int] | np.ndarray | None = None) -> int:
-    """Lower (1 - alpha) confidence bound on the number of false hypotheses (true changes) among
-    `subset` (indices; default all), by closed testing with Simes local tests, simultaneous over
-    all subsets (Goeman and Solari 2011)."""
+    """Lower (1 - alpha) bound on the number of true changes (false hypotheses) in `subset`.
+
+    Closed testing with Simes local tests, simultaneous over all subsets (Goeman and Solari
+    2011); `subset` holds indices, default all."""
     a = _pvalues(p)
     m = len(a)
     inside = np.zeros(m, dtype=bool)

@@ -598,8 +598,9 @@ def rank_correlation_ci(
 
 
 def psd(matrix: Any) -> np.ndarray:
-    """The nearest positive semidefinite matrix in Frobenius norm: negative eigenvalues set to 0
-    (Higham 1988); for a 1 x 1 matrix, max(value, 0)."""
+    """The nearest positive semidefinite matrix in Frobenius norm (Higham 1988).
+
+    Negative eigenvalues are set to 0; for a 1 x 1 matrix this is max(value, 0)."""
     a = np.asarray(matrix, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"need a square matrix, got shape {a.shape}")
@@ -629,8 +630,9 @@ class SeedMeans(NamedTuple):
     df_own: float
 
     def seed_df(self, w: Any, sampling_var: float, sampling_df: float = np.inf) -> float:
-        """Welch-Satterthwaite degrees of freedom of the variance of w @ estimate (Satterthwaite
-        1946): sampling part with sampling_df, seed parts with their own."""
+        """Welch-Satterthwaite (Satterthwaite 1946) degrees of freedom of Var(w @ estimate).
+
+        The sampling part has sampling_df, the two seed components their own."""
         w = np.asarray(w, dtype=np.float64)
         parts = [(sampling_var, sampling_df), (self.var_shared * (w @ self.shared @ w),
                                                self.df_shared),
@@ -646,11 +648,11 @@ class SeedMeans(NamedTuple):
 
 
 def seed_means(values: Any, cov: Any, unit: Any, seed: Any, group: Any) -> SeedMeans:
-    """Means over seeds with seeds as a random effect: per unit, the mean of its seeds' values;
-    its covariance adds to the sampling part the seed effects, with variance components
-    (shared within a group, own per unit) from the method of moments, pooled over units.
+    """Means over demonstration seeds, with the seeds as a random effect.
 
-    ``values`` (r,) one per (unit, seed) record with sampling covariance ``cov`` (r, r); ``unit``
+    Per unit, the mean of its seeds' values; its covariance adds to the sampling part the seed
+    effects, with variance components (shared within a group, own per unit) from the method of
+    moments, pooled over units. ``values`` (r,) one per (unit, seed) record with sampling covariance ``cov`` (r, r); ``unit``
     and ``seed`` (r,) label the records; ``group`` (k,) labels the units (k = number of units,
     numbered 0..k-1 in ``unit``). Model: value(unit j, seed s) = theta_j + a_{g(j), s} + b_{j,s} +
     sampling error, seed effects independent across seeds with variances ``var_shared`` and
