@@ -183,9 +183,13 @@ def test_calibration_test_size_per_configuration(scenario: str) -> None:
     assert rate <= 0.06
 
 
-def test_calibration_test_size_inside_the_verdicts() -> None:
-    # the same test through verdicts(): 16 configurations x 100 grids
-    assert _run("less confident but calibrated").rejected.mean() <= 0.06
+@pytest.mark.parametrize("name", ["no effect", "less confident but calibrated"])
+def test_calibration_test_size_inside_the_verdicts(name: str) -> None:
+    # the same test through verdicts() (16 configurations x 100 grids), and the 'on average'
+    # statement's test (100 grids: SE 0.02 at 0.05; simulated 0.01-0.03)
+    runs = _run(name)
+    assert runs.rejected.mean() <= 0.06
+    assert np.mean(runs.mean_p[:, 2] < 0.05) <= 0.08
 
 
 def test_on_average_calibration_power_when_every_configuration_doubles() -> None:

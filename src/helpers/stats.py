@@ -47,6 +47,12 @@ Conventions:
   inside ``(-tolerance, tolerance)``; ``kept`` (non-inferiority, what the book calls "accuracy
   kept": an improvement is fine) when its lower bound is above ``-tolerance``; ``lost`` when its
   upper bound is below ``-tolerance`` (a drop larger than the tolerance is shown).
+* The claim verdicts (``helpers.claims``) no longer resample: they use analytic covariances
+  (``helpers.calibration_change`` for the squared calibration error, whose bootstrap overstates
+  the noise near zero, see above), ``psd`` to keep estimated covariance matrices positive
+  semidefinite, and ``seed_means`` for demonstration seeds as a random effect (method-of-moments
+  variance components, Welch-Satterthwaite degrees of freedom). The bootstrap functions here stay
+  for the book's per-model intervals.
 """
 
 from __future__ import annotations
