@@ -8,6 +8,9 @@ import pytest
 from scipy import stats as sps
 
 from helpers import calibration as cal
+from helpers import calibration_change as cc
+from helpers import heterogeneity as het
+from helpers import multiplicity as mt
 from helpers import stats as st
 
 
@@ -401,3 +404,198 @@ def test_defined_intervals_drop_missing_values_and_match_the_plain_ones():
     assert (est, n) == (2.0, 1) and np.isnan(low) and np.isnan(high)
     with pytest.raises(ValueError):
         st.defined_paired_delta_ci([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+# ------------------------------------------------------ covariances, seeds as a random effect
+
+
+def test_psd_clips_negative_eigenvalues_only() -> None:
+    a = np.array([[2.0, 0.0], [0.0, -1.0]])
+    assert st.psd(a) == pytest.approx(np.diag([2.0, 0.0]))
+    b = np.array([[2.0, 1.0], [1.0, 2.0]])
+    assert np.array_equal(st.psd(b), b)
+    assert st.psd([[-3.0]])[0, 0] == 0.0
+
+
+def test_seed_means_with_one_seed_is_the_sampling_analysis() -> None:
+    rng = np.random.default_rng(40)
+    x, v = rng.normal(size=4), np.cov(rng.normal(size=(4, 30)))
+    sm = st.seed_means(x, v, np.arange(4), np.zeros(4, dtype=int), np.array([0, 0, 1, 1]))
+    assert np.allclose(sm.estimate, x) and np.allclose(sm.cov, v)
+    assert np.isnan(sm.seed_sd).all() and sm.var_shared == sm.var_own == 0.0
+
+
+def test_seed_means_recovers_the_variance_components() -> None:
+    # 4 groups x 4 units x 5 seeds, independent sampling errors (SD 0.1); seed effects shared by a
+    # group (SD 0.2) and own (SD 0.3)
+    rng = np.random.default_rng(41)
+    groups, units, seeds = 4, 4, 5
+    k = groups * units
+    unit = np.repeat(np.arange(k), seeds)
+    seed = np.tile(np.arange(seeds), k)
+    group = np.repeat(np.arange(groups), units)
+    est = []
+    for _ in range(400):
+        shared = rng.normal(0, 0.2, size=(groups, seeds))[group[unit], seed]
+        x = shared + rng.normal(0, 0.3, size=k * seeds) + rng.normal(0, 0.1, size=k * seeds)
+        sm = st.seed_means(x, 0.01 * np.eye(k * seeds), unit, seed, group)
+        est.append((sm.var_shared, sm.var_own))
+    shared_hat, own_hat = np.mean(est, axis=0)
+    assert shared_hat == pytest.approx(0.04, rel=0.15)
+    assert own_hat == pytest.approx(0.09, rel=0.1)
+    # the covariance of the means: shared within a group, own on the diagonal
+    assert sm.cov[0, 1] == pytest.approx(sm.var_shared / seeds)
+    assert sm.cov[0, 0] == pytest.approx(0.01 / seeds + (sm.var_shared + sm.var_own) / seeds)
+    assert sm.cov[0, units] == 0.0
+    assert sm.df_shared == groups * (seeds - 1) and sm.df_own == k * (seeds - 1) - sm.df_shared
+
+
+# ---------------------------------------------------------------- closed testing, Simes, Holm
+
+
+def _closed_testing_brute(p: np.ndarray, alpha: float, subset: np.ndarray) -> int:
+    """The definition: min over intersections not rejected by closed testing of |S minus I|."""
+    from itertools import combinations
+
+    m = len(p)
+
+    def simes(idx: tuple[int, ...]) -> bool:
+        q = np.sort(p[list(idx)])
+        return bool((q <= alpha * np.arange(1, len(q) + 1) / len(q)).any())
+
+    sets = [frozenset(c) for r in range(1, m + 1) for c in combinations(range(m), r)]
+    local = {s: simes(tuple(s)) for s in sets}
+    rejected = {s for s in sets if all(local[t] for t in sets if s <= t)}
+    not_rejected = [s for s in sets if s not in rejected] + [frozenset()]
+    return min(len(set(subset) - s) for s in not_rejected)
+
+
+def test_true_discoveries_match_closed_testing_by_brute_force() -> None:
+    rng = np.random.default_rng(42)
+    for _ in range(60):
+        m = int(rng.integers(1, 7))
+        p = np.where(rng.random(m) < 0.5, rng.uniform(0, 0.03, m), rng.uniform(0, 1, m))
+        subset = np.flatnonzero(rng.random(m) < 0.6)
+        expected = _closed_testing_brute(p, 0.05, subset)
+        assert mt.true_discoveries(p, 0.05, subset) == expected
+        assert mt.true_discoveries(p, 0.05) == len(p) - mt.hommel_h(p, 0.05)
+
+
+def test_hommel_h_is_row_wise_and_holm_matches_stats() -> None:
+    rng = np.random.default_rng(43)
+    p = rng.uniform(0, 0.2, size=(50, 8))
+    assert np.array_equal(mt.hommel_h(p, 0.05), [mt.hommel_h(row, 0.05) for row in p])
+    q = rng.uniform(size=12)
+    assert np.allclose(mt.holm(q), st.holm(q))
+    assert mt.simes_rejects([0.01, 0.5], 0.05) and not mt.simes_rejects([0.03, 0.5], 0.05)
+
+
+def test_share_bound_controls_the_error_under_positive_dependence() -> None:
+    # 16 equicorrelated one-sided z-tests (rho 0.5), 4 true changes: P(bound > 4) <= alpha
+    rng = np.random.default_rng(44)
+    shift = np.r_[np.full(4, 3.0), np.zeros(12)]
+    z = np.sqrt(0.5) * rng.normal(size=(2000, 1)) + np.sqrt(0.5) * rng.normal(size=(2000, 16))
+    p = sps.norm.sf(z + shift)
+    d = 16 - mt.hommel_h(p, 0.05)
+    assert np.mean(d > 4) <= 0.05 + 0.01  # SE 0.005
+
+
+# -------------------------------------------------------------------------- heterogeneity
+
+
+def test_generalized_q_is_cochrans_q_for_independent_estimates() -> None:
+    rng = np.random.default_rng(45)
+    y, var = rng.normal(size=7), rng.uniform(0.5, 2, size=7)
+    w = 1 / var
+    cochran = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
+    assert het.generalized_q(y, np.diag(var)) == pytest.approx(cochran)
+    tau2 = 0.3
+    w = 1 / (var + tau2)
+    q_tau = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
+    assert het.generalized_q(y, np.diag(var), tau2) == pytest.approx(q_tau)
+
+
+def test_tau_estimate_is_paule_mandel_for_independent_estimates() -> None:
+    rng = np.random.default_rng(46)
+    y, var = rng.normal(0, 1.5, size=9), rng.uniform(0.2, 1, size=9)
+    tau2 = 0.0
+    for _ in range(200):  # Paule and Mandel's iteration: solve Q(tau^2) = k - 1
+        w = 1 / (var + tau2)
+        q = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
+        tau2 = max(0.0, tau2 + (q - 8) / float((w**2 * (y - (w * y).sum() / w.sum()) ** 2).sum()))
+    assert het.heterogeneity(y, np.diag(var)).tau == pytest.approx(np.sqrt(tau2), rel=1e-4)
+
+
+def test_q_profile_interval_covers_tau_with_correlated_estimates() -> None:
+    rng = np.random.default_rng(47)
+    k, tau = 10, 0.5
+    a = rng.normal(size=(k, k))
+    v = 0.3 * (a @ a.T) / k + 0.2 * np.eye(k)
+    root = np.linalg.cholesky(v)
+    covered, above = 0, 0
+    for _ in range(500):
+        y = 1.0 + root @ rng.normal(size=k) + tau * rng.normal(size=k)
+        h = het.heterogeneity(y, v, margin=tau)
+        covered += h.tau_low <= tau <= h.tau_high
+        above += h.p_above < 0.05
+    assert 0.92 <= covered / 500 <= 0.98  # SE 0.01
+    assert above / 500 <= 0.05 + 0.02
+
+
+# ---------------------------------------------------------------- the calibration U-statistic
+
+
+def test_kernel_sums_match_the_kernel_matrix() -> None:
+    from helpers.calibration import _bin_index
+
+    rng = np.random.default_rng(48)
+    o, n = 3, 40
+    conf = rng.uniform(0.5, 1, size=(o, n))
+    correct = (rng.random((o, n)) < conf).astype(float)
+    ks = cc.kernel_sums(conf, correct)
+    kernels = []
+    for c, y in zip(conf, correct, strict=True):
+        b = _bin_index(c, 15, "uniform")
+        count = np.bincount(b, minlength=15)
+        h = np.outer(y - c, y - c) * (b[:, None] == b[None, :])
+        h *= ((n - 1) / np.maximum(count[b] - 1, 1))[:, None]
+        np.fill_diagonal(h, 0)
+        kernels.append(h)
+    kernels = np.array(kernels)
+    assert np.allclose(ks.rows, kernels.sum(axis=2))
+    assert np.allclose(ks.estimate, kernels.sum(axis=(1, 2)) / (n * (n - 1)))
+    assert np.allclose(ks.pair_sq, np.einsum("kij,lij->kl", kernels, kernels))
+    # the estimator is the within-bin version of Kumar et al.'s debiased squared ECE
+    p = np.stack([conf[0], 1 - conf[0]], axis=1)
+    labels = np.where(correct[0] > 0, 0, 1)
+    assert ks.estimate[0] == pytest.approx(st.metric_value("ece_debiased_sq", p, labels), abs=0.01)
+
+
+def test_squared_ce_is_unbiased_and_its_variance_estimate_too() -> None:
+    import simulated_changes as sim
+
+    rng = np.random.default_rng(49)
+    ca, ya, cb, yb = sim.simulate_pairs(rng, 3000, 200, (1.0, 0.2), (1.0, 0.4))
+    truth = [sim.population(1.0, 0.2)["ce2"], sim.population(1.0, 0.4)["ce2"]]
+    est, var, cross = [], [], []
+    for r in range(len(ca)):
+        ks = cc.kernel_sums(np.stack([ca[r], cb[r]]), np.stack([ya[r], yb[r]]))
+        est.append(ks.estimate)
+        var.append(cc.u_covariance(ks))
+        cross.append(cc.mean_u_covariance(np.stack([ya[r], yb[r]]), ks))
+    est = np.array(est)
+    assert est.mean(axis=0) == pytest.approx(truth, abs=3 * est.std(axis=0).max() / np.sqrt(3000))
+    assert np.mean(var, axis=0) == pytest.approx(np.cov(est.T), rel=0.1)
+    acc = np.stack([ya.mean(axis=1), yb.mean(axis=1)], axis=1)
+    empirical = np.cov(np.c_[acc, est].T)[:2, 2:]
+    assert np.mean(cross, axis=0) == pytest.approx(empirical, rel=0.15, abs=2e-6)
+
+
+def test_level_interval_is_the_score_interval() -> None:
+    lo, hi = cc.level_interval(0.01, 1e-5, 0.0, 0.0, 0.95)
+    assert (lo, hi) == pytest.approx((0.01 - 1.96 * np.sqrt(1e-5), 0.01 + 1.96 * np.sqrt(1e-5)),
+                                     rel=1e-3)
+    lo2, hi2 = cc.level_interval(0.01, 1e-5, 1e-3, 0.0, 0.95)
+    assert hi2 - 0.01 > 0.01 - lo2  # the variance grows with theta: longer upwards
+    est, se = cc.squared_ce(np.array([[0.9, 0.1]] * 50 + [[0.6, 0.4]] * 50), [0] * 80 + [1] * 20)
+    assert np.isfinite(est) and se > 0
