@@ -55,16 +55,16 @@ DEFECTS = {
                  "a path of the build machine", "/tmp/pb-1234/out.json"),
     "planted root": (_stream(f"data in {PLANTED_ROOT}/d.csv\n"), "a path of the build machine",
                      f"{PLANTED_ROOT}/d.csv"),
-    "{ref} in markdown": (_shown("text/markdown", "As {ref}`Table 2.2 <tab-2-2>` shows."),
-                          "a MyST role left raw", "{ref}`Table 2.2 <tab-2-2>`"),
-    "{glue text": (_shown("text/markdown", "Accuracy is {glue:text}`acc:.2f`."),
+    "{ref} in plain text": (_shown("text/plain", "As {ref}`Table 2.2 <tab-2-2>` shows."),
+                            "a MyST role left raw", "{ref}`Table 2.2 <tab-2-2>`"),
+    "{glue text": (_shown("text/plain", "Accuracy is {glue:text}`acc:.2f`."),
                    "a MyST role left raw", "{glue:text}`acc:.2f`"),
-    "$d$ in markdown": (_shown("text/markdown", "The lift $d$ of the label fell."),
-                        "$...$ math left raw", "The lift $d$ of the label fell."),
+    "$d$ in plain text": (_shown("text/plain", "The lift $d$ of the label fell."),
+                          "$...$ math left raw", "The lift $d$ of the label fell."),
     "$...$ in html": (_shown("text/html", "<p>with <b>$x_i + 1$</b> each</p>"),
                       "$...$ math left raw", "$x_i + 1$"),
-    "directive in markdown": (_shown("text/markdown", ":::{note}\nSmall samples.\n:::"),
-                              "a MyST directive left raw", ":::{note}"),
+    "directive in plain text": (_shown("text/plain", ":::{note}\nSmall samples.\n:::"),
+                                "a MyST directive left raw", ":::{note}"),
     "path in the build log": (_shown("text/html", f"<details><pre>{ROOT}/x.py</pre></details>",
                                      {pagecheck.BUILD_LOG: True}),
                               "a path of the build machine", f"{ROOT}/x.py"),
@@ -80,6 +80,15 @@ def test_each_planted_defect_is_flagged_in_its_cell_with_its_text(name):
     assert problems[0].startswith(f"cell 3 (In [8]): {kind}: "), problems
     assert quoted in problems[0]
     assert pagecheck.check_notebook(_notebook(_shown("text/plain", "0.5"))) == []
+
+
+def test_markdown_outputs_are_checked_only_where_the_book_does_not_render_them_as_myst(tmp_path):
+    raw = _notebook(_shown("text/markdown", "As {ref}`Table 2.2 <tab-2-2>` and $d$ show."))
+    assert pagecheck.markdown_renders_myst()  # _config.yml: nb_render_markdown_format: myst
+    assert pagecheck.check_notebook(raw) == []
+    plain = tmp_path / "_config.yml"
+    plain.write_text("sphinx:\n  config:\n    nb_render_markdown_format: commonmark\n")
+    assert not pagecheck.markdown_renders_myst(plain)
 
 
 def test_a_clean_notebook_passes(tmp_path):
@@ -164,7 +173,7 @@ warnings.warn("the old API is going away", FutureWarning)
 # %%
 from IPython.display import Markdown, display
 
-display(Markdown("See {ref}`Table 1 <tab-1>`."))
+print("See {ref}`Table 1 <tab-1>`.")  # printed: never parsed as MyST
 
 # %%
 import logging

@@ -11,6 +11,7 @@ from helpers import calibration as cal
 from helpers import calibration_change as cc
 from helpers import heterogeneity as het
 from helpers import multiplicity as mt
+from helpers import seed_effects as se
 from helpers import stats as st
 
 
@@ -299,9 +300,9 @@ def test_equivalence_uses_the_one_minus_two_alpha_interval() -> None:
 
 def test_holm_on_a_hand_computed_example() -> None:
     # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max
-    adjusted = st.holm([0.01, 0.04, 0.03, 0.005])
+    adjusted = mt.holm([0.01, 0.04, 0.03, 0.005])
     assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert st.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert mt.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
 def test_benjamini_hochberg_matches_scipy() -> None:
@@ -310,7 +311,7 @@ def test_benjamini_hochberg_matches_scipy() -> None:
         rng.uniform(size=30),
         np.r_[rng.uniform(0, 0.01, 5), rng.uniform(size=10), [0.2, 0.2]],
     ):
-        assert st.benjamini_hochberg(p) == pytest.approx(sps.false_discovery_control(p))
+        assert mt.benjamini_hochberg(p) == pytest.approx(sps.false_discovery_control(p))
 
 
 # ---------------------------------------------------------------------- joint resampling, rho
@@ -383,7 +384,7 @@ def test_bad_input_gets_a_clear_error() -> None:
     with pytest.raises(ValueError, match="idx"):
         st.metric_boot("accuracy", p, y, np.zeros((10, 5), dtype=int))
     with pytest.raises(ValueError, match="drop the missing"):
-        st.holm([0.1, np.nan])
+        mt.holm([0.1, np.nan])
     with pytest.raises(ValueError, match="n_resamples"):
         st.metric_ci("accuracy", p, y, n_resamples=1)
 
@@ -411,16 +412,16 @@ def test_defined_intervals_drop_missing_values_and_match_the_plain_ones():
 
 def test_psd_clips_negative_eigenvalues_only() -> None:
     a = np.array([[2.0, 0.0], [0.0, -1.0]])
-    assert st.psd(a) == pytest.approx(np.diag([2.0, 0.0]))
+    assert se.psd(a) == pytest.approx(np.diag([2.0, 0.0]))
     b = np.array([[2.0, 1.0], [1.0, 2.0]])
-    assert np.array_equal(st.psd(b), b)
-    assert st.psd([[-3.0]])[0, 0] == 0.0
+    assert np.array_equal(se.psd(b), b)
+    assert se.psd([[-3.0]])[0, 0] == 0.0
 
 
 def test_seed_means_with_one_seed_is_the_sampling_analysis() -> None:
     rng = np.random.default_rng(40)
     x, v = rng.normal(size=4), np.cov(rng.normal(size=(4, 30)))
-    sm = st.seed_means(x, v, np.arange(4), np.zeros(4, dtype=int), np.array([0, 0, 1, 1]))
+    sm = se.seed_means(x, v, np.arange(4), np.zeros(4, dtype=int), np.array([0, 0, 1, 1]))
     assert np.allclose(sm.estimate, x) and np.allclose(sm.cov, v)
     assert np.isnan(sm.seed_sd).all() and sm.var_shared == sm.var_own == 0.0
 
@@ -438,7 +439,7 @@ def test_seed_means_recovers_the_variance_components() -> None:
     for _ in range(400):
         shared = rng.normal(0, 0.2, size=(groups, seeds))[group[unit], seed]
         x = shared + rng.normal(0, 0.3, size=k * seeds) + rng.normal(0, 0.1, size=k * seeds)
-        sm = st.seed_means(x, 0.01 * np.eye(k * seeds), unit, seed, group)
+        sm = se.seed_means(x, 0.01 * np.eye(k * seeds), unit, seed, group)
         est.append((sm.var_shared, sm.var_own))
     shared_hat, own_hat = np.mean(est, axis=0)
     assert shared_hat == pytest.approx(0.04, rel=0.15)
@@ -486,7 +487,7 @@ def test_hommel_h_is_row_wise_and_holm_matches_stats() -> None:
     p = rng.uniform(0, 0.2, size=(50, 8))
     assert np.array_equal(mt.hommel_h(p, 0.05), [mt.hommel_h(row, 0.05) for row in p])
     q = rng.uniform(size=12)
-    assert np.allclose(mt.holm(q), st.holm(q))
+    assert np.allclose(mt.holm(q), mt.holm(q))
     assert mt.simes_rejects([0.01, 0.5], 0.05) and not mt.simes_rejects([0.03, 0.5], 0.05)
 
 

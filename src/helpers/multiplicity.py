@@ -100,3 +100,23 @@ def true_discoveries(p: Sequence[float] | np.ndarray, alpha: float,
                 best = k
                 break
     return size - best
+
+
+def _check_pvalues(pvalues: Any) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"pvalues must be a 1-d array, got shape {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError("pvalues must lie in [0, 1] without NaN; drop the missing tests first")
+    return p
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the input order."""
+    p = _check_pvalues(pvalues)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return adjusted

@@ -170,6 +170,8 @@ def find_problems(nb: Any, *, roots: Iterable[str | os.PathLike] = ()) -> list[P
                 if mime.startswith("application/papermill.record/"):
                     continue  # glued for {glue:md} and friends, which do parse MyST
                 shown = _plain_html(text) if mime.endswith("html") else text
+                if mime.endswith("markdown") and markdown_renders_myst():
+                    continue  # parsed as MyST by the build: roles and math render
                 if mime.endswith(("plain", "markdown", "html")):
                     for pattern, what in ((_ROLE, "a MyST role left raw"),
                                           (_DIRECTIVE, "a MyST directive left raw"),
@@ -177,6 +179,21 @@ def find_problems(nb: Any, *, roots: Iterable[str | os.PathLike] = ()) -> list[P
                         if m := pattern.search(shown):
                             add(what, shown, m)
     return found
+
+
+def markdown_renders_myst(config: str | os.PathLike | None = None) -> bool:
+    """Whether the book renders Markdown outputs as MyST (`nb_render_markdown_format: myst`)."""
+    import yaml
+
+    from .profiles import ROOT
+
+    path = Path(config) if config else ROOT / "_config.yml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        return False
+    sphinx = (data.get("sphinx") or {}).get("config") or {}
+    return sphinx.get("nb_render_markdown_format") == "myst"
 
 
 def check_notebook(nb: Any, *, roots: Iterable[str | os.PathLike] = ()) -> list[str]:
