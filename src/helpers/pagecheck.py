@@ -172,7 +172,7 @@ def find_problems(nb: Any, *, roots: Iterable[str | os.PathLike] = ()) -> list[P
                 shown = _plain_html(text) if mime.endswith("html") else text
                 if mime.endswith("markdown") and markdown_renders_myst():
                     continue  # parsed as MyST by the build: roles and math render
-                if mime.endswith(("plain", "markdown", "html")):
+                if mime.endswith(("plain", "markdown", "html")) or mime == "stdout":
                     for pattern, what in ((_ROLE, "a MyST role left raw"),
                                           (_DIRECTIVE, "a MyST directive left raw"),
                                           (_DOLLAR_MATH, "$...$ math left raw")):
