@@ -12,7 +12,7 @@ A new chapter is a record here, a notebook in notebooks/ and a line in _toc.yml.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import criteria
@@ -74,8 +74,10 @@ class Requests:
                             tokens=self.p["latency_tokens"])
 
     def oracle(self, cfg: Config) -> Unit:
-        """The ablation oracle of a configuration's model and task."""
-        return oracle_unit(cfg, self.settings)
+        """The ablation oracle of a configuration's model and task, on its first
+        `oracle_examples` calibration examples."""
+        n = min(cfg.n_calibration, self.p.get("oracle_examples") or cfg.n_calibration)
+        return oracle_unit(replace(cfg, n_calibration=n), self.settings)
 
     def layer_scores(self, cfg: Config) -> Unit | None:
         """The per-layer scores of a configuration's criterion (None: it ranks without scores)."""
@@ -140,15 +142,12 @@ def _calibration(r: Requests) -> list[Unit]:
 
 def _cross_model(r: Requests) -> list[Unit]:
     p, out = r.p, []
-    method = p["methods"][0]
-    for cfg in r.configs(demo_seeds=p["demo_seeds"][:1]):
+    method, faith_seeds = p["methods"][0], p["demo_seeds"][: p["faith_seeds"]]
+    for cfg in r.configs():  # every demonstration seed: the claims average over them
         if cfg.pruned:
             out += [r.scores(cfg.unpruned()), r.scores(cfg)]
-            out += [r.faithfulness(c, m) for c in (cfg.unpruned(), cfg)
-                    for m in (method, CONTROL_METHOD)]
-    for cfg in r.configs(models=p["models"][:1], tasks=p["tasks"][:1]):  # 4.3: demonstration seeds
-        if cfg.pruned:
-            out += [r.scores(cfg.unpruned()), r.scores(cfg)]
+            if cfg.demo_seed in faith_seeds and p["n_faithfulness"]:
+                out += [r.faithfulness(c, method) for c in (cfg.unpruned(), cfg)]
     return out
 
 

@@ -64,6 +64,31 @@ def interval_text(est: float, low: float, high: float, digits: int = 3, signed: 
     return f"{f.format(est)} {bounds}"
 
 
+def ci(est: float, low: float, high: float, digits: int = 2, signed: bool = True) -> str:
+    """A compact interval for tables: '+0.05 [−0.01, +0.11]' (true minus signs, `digits` decimals)."""
+    return interval_text(est, low, high, digits=digits, signed=signed).replace("-", "−")
+
+
+def yes_no(value: Any) -> str:
+    """'yes' / 'no' for a truth value, '–' when it is missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return "yes" if bool(value) else "no"
+
+
+def table(frame: Any, *, caption: str | None = None, index: bool = True) -> Any:
+    """A chapter's table as a compact Styler: left-aligned text, no index name clutter."""
+    styler = frame.style
+    if not index:
+        styler = styler.hide(axis="index")
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler.set_table_styles([
+        {"selector": "th", "props": [("text-align", "left"), ("font-weight", "600")]},
+        {"selector": "td", "props": [("text-align", "left"), ("white-space", "nowrap")]},
+    ])
+
+
 def percent_text(est: float, low: float, high: float) -> str:
     """A share as '25% [10%, 40%]'; '–' for an undefined estimate."""
     if not math.isfinite(est):

@@ -70,6 +70,12 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     Parameter("results_dir", "results", "the results store"),
     Parameter("latency_batch", 4, "batch size of the latency measurement"),
     Parameter("latency_tokens", 128, "tokens per latency prompt"),
+    Parameter("faith_seeds", 1, "how many of demo_seeds chapter 4 measures faithfulness with (the "
+              "first ones; each costs a faithfulness unit per configuration)"),
+    Parameter("often_share", 0.5, "share of configurations that makes a change 'often' (a lower "
+              "confidence bound on the share must reach it)"),
+    Parameter("oracle_examples", 24, "calibration examples the single-layer ablation oracle "
+              "reads (the first of the calibration sample)"),
     Parameter("acc_tolerance", 0.05, "accuracy loss tolerated"),
     Parameter("alpha", 0.05, "one-sided test level (intervals at 1 − 2·alpha)"),
     Parameter("n_resamples", 2000, "bootstrap resamples per interval"),
