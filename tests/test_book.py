@@ -23,17 +23,31 @@ CHAPTERS = [nb for nb in NAMES if nb != "05_cost"]
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The smoke profile executed by the runner and the book built by a plain jupyter-book build."""
+    """The smoke profile's grid computed first, then its chapters executed by the runner (they
+    must compute nothing more), and the book built by a plain jupyter-book build."""
+    import yaml
+
+    from helpers import grid
+    from helpers.results import ResultStore
+
     site_dir = tmp_path_factory.mktemp("site")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, site_dir / name)
     shutil.copytree(ROOT / "book", site_dir / "book", ignore=shutil.ignore_patterns("chapters", "generated"))
     results = site_dir / "results"
+    profile = yaml.safe_load((ROOT / "params" / "smoke.yml").read_text())
+    profile["results_dir"] = str(results)
+    path = site_dir / "smoke.yml"
+    path.write_text(yaml.safe_dump(profile))
+    summary = grid.run_grid(path)
+    assert not summary.failed and summary.computed, summary.text()
+    computed = len(ResultStore(results).computations())
     reads = site_dir / "reads.jsonl"
     with pytest.MonkeyPatch.context() as mp:  # every unit a chapter reads is logged
         mp.setenv(READS_ENV, str(reads))
-        book.run(str(ROOT / "params" / "smoke.yml"), out_dir=str(site_dir / "book" / "chapters"),
-                 results_dir=str(results))
+        book.run(str(path), out_dir=str(site_dir / "book" / "chapters"))
+    after = ResultStore(results).computations()
+    assert after[computed:] == [], f"the chapters computed {len(after) - computed} unit(s) the grid missed"
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", str(site_dir), "-W", "-n", "--keep-going"],
         capture_output=True, text=True,
@@ -46,8 +60,7 @@ def test_every_unit_a_chapter_read_is_one_the_grid_computes(built):
     """The smoke book's reads (logged while it ran) against the grid's expansion of the profile:
     nothing more is executed here."""
     reads = [json.loads(line) for line in (built / "reads.jsonl").read_text().splitlines()]
-    profile = str(ROOT / "params" / "smoke.yml")
-    grid = {u.id for u in expand(profile, overrides={"results_dir": str(built / "results")})}
+    grid = {u.id for u in expand(built / "smoke.yml")}
     read = {r["unit"] for r in reads}
     assert read and read <= grid, f"read but not in the grid: {sorted(read - grid)}"
     assert {r["chapter"] for r in reads} == set(CHAPTERS)
@@ -98,11 +111,16 @@ def test_every_chapter_page_has_a_figure_a_table_its_parameters_and_exercises(bu
 def test_the_first_page_summarises_what_the_run_found(built):
     intro = (built / "_build" / "html" / "book" / "intro.html").read_text()
     article = intro.split('<article class="bd-article"')[1]  # the page body, not its sidebars
-    found = article.split('id="what-this-run-found"')[1].split('id="what-this-book-is"')[0]
+    found = article.split('id="what-this-run-found"')[1].split('id="glossary"')[0]
     assert "No chapter has been executed" not in found
     assert re.search(r'href="chapters/05_cost\.html#tab-cost-pruning"', found)
-    for chapter, anchor in (("01_pruning_method", "tab-1-4"), ("04_cross_model", "tab-4-3")):
+    for chapter, anchor in (("01_pruning_method", "tab-1-4"), ("04_cross_model", "tab-4-4")):
         assert re.search(rf'href="chapters/{chapter}\.html#{anchor}"', found), anchor
+    text = re.sub(r"<[^>]+>", "", found)
+    short = text.split("In short.")[1].split("In detail.")[0]
+    assert short.count("(table") == 3  # three headline sentences, each linked
+    assert "pruned configurations:" in short  # with the grid they rest on
+    assert re.search(r"Built from a local clone at commit [0-9a-f]{12}", text)
 
 
 def test_failing_chapter_leaves_a_placeholder_page_and_the_run_fails(tmp_path):

@@ -160,24 +160,6 @@ def test_shards_keep_a_model_and_its_faithfulness_chains_together(tiny_folders, 
                 assert where[d.id] == where[u.id]
 
 
-@pytest.mark.slow
-def test_chapters_after_a_grid_compute_nothing(tmp_path):
-    """The grid on the smoke profile, then every chapter on its store: zero computations."""
-    from helpers import book
-
-    profile = yaml.safe_load((ROOT / "params" / "smoke.yml").read_text())
-    profile["results_dir"] = str(tmp_path / "store")
-    path = tmp_path / "smoke.yml"
-    path.write_text(yaml.safe_dump(profile))
-    summary = grid.run_grid(path)
-    assert not summary.failed and summary.computed
-    n = len(ResultStore(tmp_path / "store").computations())
-    assert n > 0
-    book.run(str(path), out_dir=str(tmp_path / "book" / "chapters"))
-    after = ResultStore(tmp_path / "store").computations()
-    assert after[n:] == [], f"the chapters computed {len(after) - n} unit(s) the grid missed"
-
-
 # --- runners ---------------------------------------------------------------------------------
 
 _RUN = ("from helpers import grid; import sys; s = grid.run_grid(sys.argv[1] if len(sys.argv) > 1 "

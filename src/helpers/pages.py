@@ -296,8 +296,12 @@ def reset_findings(chapter: str, run: Mapping[str, Any] | None = None,
 
 
 def record_finding(chapter: str, key: str, sentence: str, anchor: str,
-                   path: str | os.PathLike | None = None) -> None:
-    """Add (or replace) one sentence of the book's "What this run found", linked to `anchor`."""
+                   path: str | os.PathLike | None = None, *, grid: str | None = None,
+                   headline: int | None = None) -> None:
+    """Add (or replace) one sentence of the book's "What this run found", linked to `anchor`.
+
+    `grid` says which configurations the sentence rests on; `headline` (1, 2, 3, ...) puts it,
+    in that order, among the few sentences that open the book."""
     sentence = " ".join(sentence.split())
     if not sentence:
         raise ValueError(f"record_finding({chapter!r}, {key!r}): the sentence is empty")
@@ -308,7 +312,8 @@ def record_finding(chapter: str, key: str, sentence: str, anchor: str,
     path = Path(path) if path else findings_path()
     data = load_findings(path)
     entry = data["chapters"].setdefault(chapter, {"run": {}, "findings": {}})
-    entry["findings"][key] = {"sentence": sentence, "anchor": anchor}
+    entry["findings"][key] = {"sentence": sentence, "anchor": anchor, "grid": grid,
+                              "headline": headline}
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False))
 
 
@@ -324,15 +329,23 @@ def _link_text(anchor: str) -> str:
 
 
 def findings_markdown(data: Mapping[str, Any]) -> str:
-    """MyST markdown for the findings: one bullet per sentence, each linking to its evidence."""
+    """MyST markdown for the findings: the headline sentences, then one bullet per sentence, each
+    linking to its evidence and naming the grid it rests on."""
     chapters = {c: e for c, e in sorted((data.get("chapters") or {}).items()) if e.get("findings")}
     if not chapters:
         return PLACEHOLDER
+    items = [item for entry in chapters.values() for item in entry["findings"].values()]
+
+    def linked(item: Mapping[str, Any]) -> str:
+        grid = f"; {item['grid']}" if item.get("grid") else ""
+        return (f"{item['sentence']} ({{ref}}`{_link_text(item['anchor'])} <{item['anchor']}>`"
+                f"{grid})")
+
+    heads = sorted((i for i in items if i.get("headline")), key=lambda i: i["headline"])
     lines = []
-    for entry in chapters.values():
-        for item in entry["findings"].values():
-            anchor = item["anchor"]
-            lines.append(f"- {item['sentence']} ({{ref}}`{_link_text(anchor)} <{anchor}>`)")
+    if heads:
+        lines += ["**In short.** " + " ".join(linked(i) for i in heads), "", "**In detail.**", ""]
+    lines += [f"- {linked(i)}" for i in items if not i.get("headline")]
     runs = {json.dumps(e.get("run") or {}, sort_keys=True) for e in chapters.values()}
     if len(runs) == 1 and (only := json.loads(runs.pop())).get("profile"):
         source = f"Computed by this build's run of the profile `{only['profile']}`"
@@ -342,6 +355,26 @@ def findings_markdown(data: Mapping[str, Any]) -> str:
         source = ("Computed by this build's runs; the chapters ran with different settings, "
                   "each stated on its page")
     return "\n".join(lines) + f"\n\n*{source}. Small samples: read the error bars behind each link.*\n"
+
+
+def build_info(root: str | os.PathLike = ROOT, repo_url: str | None = None) -> str:
+    """One sentence: the repository and commit this book was built from (or 'a local clone')."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    dirty = " with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    where = f"[{repo_url}]({repo_url})" if repo_url else "a local clone"
+    if not commit:
+        return f"*Built from {where}, outside a git repository (no commit recorded).*\n"
+    return f"*Built from {where} at commit `{commit}`{dirty}.*\n"
 
 
 def write_findings_page(folder: str | os.PathLike = ROOT / GENERATED_DIR) -> Path:

@@ -125,6 +125,31 @@ def config_changes(run: Any, grid: Sequence[Config], *, method: str | None) -> l
     return out
 
 
+def contrast_changes(run: Any, pairs: Sequence[tuple[Config, Config]], *,
+                     method: str | None) -> list[ConfigChange]:
+    """Two configurations on the same examples as one `ConfigChange`: `a` in the role of the full
+    model, `b` in the pruned one's, so that the claims' estimates give b - a with its intervals
+    (e.g. one criterion against another at equal ratio)."""
+    out = []
+    m_faith = run.params.get("n_faithfulness", 0)
+    for a, b in pairs:
+        if (a.model, a.task, a.seed, a.n_examples, a.demo_seed) != (b.model, b.task, b.seed,
+                                                                    b.n_examples, b.demo_seed):
+            raise ValueError(f"{a} and {b} are not evaluated on the same examples")
+        ra, rb = run.scores(a), run.scores(b)
+        faith = {}
+        if method and m_faith:
+            faith = {"faith_full": faith_scores(run.faithfulness(a, method))[0],
+                     "faith_pruned": faith_scores(run.faithfulness(b, method))[0],
+                     "faith_set": f"{a.task}/seed{a.seed}/m{m_faith}"}
+        out.append(ConfigChange(
+            model=b.model, task=b.task, criterion=f"{label(b)} − {label(a)}", ratio=b.ratio,
+            example_set=f"{b.task}/seed{b.seed}/n{b.n_examples}",
+            labels=np.asarray(ra["examples"]["label"]), probs_full=stored_probs(ra),
+            probs_pruned=stored_probs(rb), demo_seed=b.demo_seed, **faith))
+    return out
+
+
 def undefined_faithfulness(run: Any, grid: Sequence[Config], method: str) -> pd.DataFrame:
     """Per configuration (full and pruned), how many faithfulness examples took the defined value."""
     rows = []

@@ -320,9 +320,18 @@ def _use_local_mathjax(app: Any, config: Any) -> None:
 
 
 def _write_findings(app: Any, config: Any) -> None:
-    from .pages import GENERATED_DIR, write_findings_page
+    from .pages import GENERATED_DIR, build_info, write_findings_page, write_text_atomic
 
-    write_findings_page(Path(app.srcdir) / GENERATED_DIR)
+    folder = Path(app.srcdir) / GENERATED_DIR
+    write_findings_page(folder)
+    url = (getattr(config, "html_theme_options", None) or {}).get("repository_url") or None
+    text = build_info(ROOT, url)  # the code the chapters ran, wherever the pages are built
+    target = folder / BUILD_INFO
+    if not target.exists() or target.read_text() != text:
+        write_text_atomic(target, text)
+
+
+BUILD_INFO = "build.md"  # book/generated/: the repository and commit of this build
 
 
 def _ignore_unused(folder: str, names: list[str]) -> set[str]:
