@@ -66,7 +66,7 @@ from IPython.display import Markdown, display
 from matplotlib.ticker import MaxNLocator
 from myst_nb import glue
 
-from helpers import calibration, claims, metrics, pages, plots, readouts
+from helpers import calibration, claims, metrics, pages, plots, readouts, readouts_calibration
 from helpers.workload import open_chapter
 
 pages.setup()
@@ -161,7 +161,7 @@ print(f"T fitted on {len(held)} calibration examples: {t_demo:.2g}"
 # %% tags=["hide-input"]
 changes = readouts.config_changes(run, grid, method=None)
 _, table = claims.verdicts(changes, alpha=alpha, mde=False) if changes else (None, pd.DataFrame())
-levels = readouts.config_levels(table)
+levels = readouts_calibration.config_levels(table)
 names = {"accuracy": metrics.get("accuracy").display, "ce": "calibration error ce",
          "nll": f"{metrics.get('nll').display} (nats)", "brier": metrics.get("brier").display}
 if levels.empty:
@@ -339,10 +339,10 @@ if not table.empty:
 
 # %% tags=["hide-input"]
 def reliability_panel(ax, counts_ax, shown: dict, truth) -> None:
-    """Each model's bins (`readouts.range_bins`): accuracy with its interval against mean
+    """Each model's bins (`readouts_calibration.range_bins`): accuracy with its interval against mean
     confidence above, the examples per bin below (the models' bars side by side)."""
     for j, (name, probs) in enumerate(shown.items()):
-        bins = readouts.range_bins(probs, truth, n_bins)
+        bins = readouts_calibration.range_bins(probs, truth, n_bins)
         filled = bins[bins["count"] > 0]
         ax.errorbar(filled.confidence, filled.accuracy,
                     yerr=[filled.accuracy - filled.acc_low, filled.acc_high - filled.accuracy],
@@ -396,7 +396,7 @@ plt.show()
 # triangle an interval that reaches one.
 
 # %% tags=["hide-input"]
-ts = readouts.temperature_scaling(run, grid, alpha=alpha)
+ts = readouts_calibration.temperature_scaling(run, grid, alpha=alpha)
 ts["series"] = ts.model + " · " + ts.task
 ts["low_open"] = ts.T_low <= LOW_T * 1.01
 ts["high_open"] = ts.T_high >= HIGH_T / 1.01

@@ -463,3 +463,23 @@ def test_runner_hides_the_default_and_injected_parameter_cells():
     book.hide_parameter_cells(nb)
     assert [c.metadata["tags"] for c in nb.cells] == [
         ["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], ["hide-input"]]
+
+
+def test_every_table_of_every_page_fits_its_column(built):
+    """Measured in headless Chromium at 1280 px: no table of the smoke book scrolls sideways."""
+    from helpers import pagecheck
+
+    if pagecheck.find_browser() is None:
+        pytest.skip("chromium is not installed (make test installs it with apt-get)")
+    tables = pagecheck.table_widths(built / "_build" / "html")
+    assert len(tables) > 10
+    wide = [f"{t['page']} #{t['index']} ({t['caption']}): {t['table_width']} > {t['column_width']} px"
+            for t in tables if not t["fits"]]
+    assert not wide, "tables wider than the content column:\n" + "\n".join(wide)
+
+
+def test_no_executed_chapter_shows_noise_or_raw_markup(built):
+    from helpers import pagecheck
+
+    for nb in NAMES:
+        assert pagecheck.check_file(built / "book" / "chapters" / f"{nb}.ipynb") == [], nb

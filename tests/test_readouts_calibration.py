@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from helpers import calibration as cal
 from helpers import calibration_change as cc
-from helpers import claims, readouts
+from helpers import claims, readouts_calibration
 from helpers.configs import Config
 
 
@@ -51,7 +51,7 @@ def scaled() -> tuple[pd.DataFrame, dict]:
     z1 = z0 * 1.7 + np.random.default_rng(1).normal(size=z0.shape)
     records = {full: _record(z0, y, 2.0), other: _record(z0, y, 2.0),
                pruned: _record(z1, y, 1100.0, at_bound=True)}
-    frame = readouts.temperature_scaling(_Run(records), [full, other, pruned])
+    frame = readouts_calibration.temperature_scaling(_Run(records), [full, other, pruned])
     return frame, {"z": (z0, z1), "y": y}
 
 
@@ -90,7 +90,7 @@ def test_temperature_scaling_matches_the_estimators(scaled) -> None:
         assert (row.d_nll_low, row.d_nll_high) == pytest.approx((d.mean() - half_d,
                                                                   d.mean() + half_d))
         for m in ("accuracy", "ce", "nll", "brier"):
-            lo, hi = readouts.RANGES[m]
+            lo, hi = readouts_calibration.RANGES[m]
             for side in ("before", "after"):
                 assert lo <= getattr(row, f"{m}_{side}_low") <= getattr(row, f"{m}_{side}_high")
                 assert getattr(row, f"{m}_{side}_high") <= hi
@@ -100,7 +100,7 @@ def test_temperature_scaling_lowers_the_error_of_an_overconfident_model() -> Non
     """On a large sample whose truth is the logits / 2.5, scaling by 2.5 lowers ce2 and NLL."""
     cfg = Config("m", "mr", ratio=0.0, n_examples=3000, n_calibration=10)
     z, y = _case(3000, seed=3, scale=5.0)
-    frame = readouts.temperature_scaling(_Run({cfg: _record(z, y, 2.5)}), [cfg])
+    frame = readouts_calibration.temperature_scaling(_Run({cfg: _record(z, y, 2.5)}), [cfg])
     row = frame.iloc[0]
     assert row.d_ce2_high < 0 and row.p_ce2_fall < 0.01 and row.d_nll_high < 0
     assert row.ce_after_low <= 0.03  # calibrated after scaling: its interval reaches near 0
@@ -114,7 +114,7 @@ def test_config_levels_unpruned_once_and_pruned_at_their_ratios() -> None:
                                    probs_pruned=cal.softmax(z * f + rng.normal(size=z.shape)))
                for r, f in ((0.125, 1.2), (0.25, 2.0))]
     _, table = claims.verdicts(changes, mde=False)
-    levels = readouts.config_levels(table)
+    levels = readouts_calibration.config_levels(table)
     assert len(levels) == 3 * 4
     assert list(levels.ratio.unique()) == [0.0, 0.125, 0.25]
     assert list(levels[levels.ratio == 0].criterion.unique()) == ["full"]
@@ -125,29 +125,29 @@ def test_config_levels_unpruned_once_and_pruned_at_their_ratios() -> None:
     assert at.loc[(0.25, "accuracy"), "high"] == pytest.approx(
         min(table.accuracy_pruned_high.iloc[1], 1.0))
     assert (levels.low >= 0).all() and (levels[levels.metric == "accuracy"].high <= 1).all()
-    assert readouts.config_levels(pd.DataFrame()).empty
+    assert readouts_calibration.config_levels(pd.DataFrame()).empty
 
 
 def test_wilson_interval_matches_scipy() -> None:
     for k, n in ((0, 1), (1, 1), (3, 7), (19, 20), (50, 100)):
         ref = sps.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-        low, high = readouts.wilson_interval(k, n)
+        low, high = readouts_calibration.wilson_interval(k, n)
         assert (float(low), float(high)) == pytest.approx((ref.low, ref.high))
-    low, high = readouts.wilson_interval([2, 0], [4, 0])
+    low, high = readouts_calibration.wilson_interval([2, 0], [4, 0])
     assert np.isnan(low[1]) and np.isnan(high[1]) and 0 < low[0] < 0.5 < high[0] < 1
 
 
 def test_range_bins_cover_the_confidences_a_model_can_give() -> None:
     probs = np.array([[0.5, 0.5], [0.3, 0.7], [0.2, 0.8], [0.0, 1.0], [0.9, 0.1], [0.6, 0.4]])
     labels = np.array([0, 1, 0, 1, 0, 1])
-    table = readouts.range_bins(probs, labels, n_bins=5)
+    table = readouts_calibration.range_bins(probs, labels, n_bins=5)
     assert table.lo.iloc[0] == 0.5 and table.hi.iloc[-1] == pytest.approx(1.0)
     assert table["count"].sum() == 6
     assert list(table["count"]) == [2, 1, 1, 1, 1]  # right-closed: 0.6 ends the first bin
     assert table.accuracy.iloc[0] == 0.5 and table.accuracy.iloc[-1] == 1.0
-    finer = readouts.range_bins(probs, labels, n_bins=10)
+    finer = readouts_calibration.range_bins(probs, labels, n_bins=10)
     assert np.isnan(finer.accuracy.iloc[2]) and finer["count"].iloc[2] == 0
-    assert readouts.range_bins(np.full((3, 4), 0.25), [0, 1, 2], n_bins=3).lo.iloc[0] == 0.25
+    assert readouts_calibration.range_bins(np.full((3, 4), 0.25), [0, 1, 2], n_bins=3).lo.iloc[0] == 0.25
     with pytest.raises(ValueError, match="lowest"):
-        readouts.range_bins(probs, labels, lowest=1.0)
+        readouts_calibration.range_bins(probs, labels, lowest=1.0)
 

@@ -85,26 +85,124 @@ def interval_lines(ax, frame: pd.DataFrame, ratios: Sequence[float], *, y: str =
     return ax
 
 
-def token_heatmap(tokens: Sequence[str], rows: Mapping[str, Sequence[float]], ax=None, title: str = ""):
-    """Tokens coloured by attribution (each row normalised to its max |score|), one row per model."""
-    labels = [t.replace("Ġ", " ").replace("▁", " ").strip() or "·" for t in tokens]
+TOKEN_CMAP = "RdBu_r"  # diverging: red supports the explained label, blue argues against it
+_MONO_WIDTH = 0.6  # a monospace character's advance, in units of the font size
+
+
+def token_label(token: str) -> str:
+    """A tokenizer's token as a reader sees it: the word-start markers (Ġ, ▁) dropped, line breaks
+    shown as ↵, an empty token as ·."""
+    text = token.replace("Ġ", " ").replace("▁", " ").replace("Ċ", "↵").replace("\n", "↵").strip()
+    return text or "·"
+
+
+def starts_word(token: str) -> bool:
+    """Whether a token begins a new word (a leading space or word-start marker)."""
+    return token[:1] in ("Ġ", "▁", " ", "Ċ", "\n")
+
+
+def wrap_tokens(tokens: Sequence[str], width: int) -> list[list[tuple[int, float, float]]]:
+    """Tokens laid out as wrapped text, `width` characters a line: per line, (token index, x, box
+    width) in character units. A token that starts a word is set one character after the previous
+    one, a word piece 0.25 after; a line breaks before a token that would pass `width`."""
+    if width < 1:
+        raise ValueError(f"width must be at least 1 character, got {width}")
+    lines: list[list[tuple[int, float, float]]] = [[]]
+    x = 0.0
+    for i, tok in enumerate(tokens):
+        w = len(token_label(tok)) + 0.6
+        gap = 0.0 if not lines[-1] else (1.0 if starts_word(tok) else 0.25)
+        if lines[-1] and x + gap + w > width:
+            lines.append([])
+            x, gap = 0.0, 0.0
+        lines[-1].append((i, x + gap, w))
+        x += gap + w
+    return lines
+
+
+def text_colour(rgba: Sequence[float]) -> str:
+    """Black or white, whichever reads better on a background colour (WCAG relative luminance)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(float(c)) for c in rgba[:3])
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    # contrast against white (1.05 / (L + 0.05)) beats contrast against black ((L + 0.05) / 0.05)
+    return "white" if 1.05 / (luminance + 0.05) > (luminance + 0.05) / 0.05 else "black"
+
+
+def token_heatmap_lines(tokens: Sequence[str], n_rows: int, width: int) -> int:
+    """How many strips (token lines times rows) `token_heatmap` draws: for sizing figures."""
+    return len(wrap_tokens(tokens, width)) * n_rows
+
+
+def attribution_colorbar(fig, axes, label: str = "attribution / max |attribution| of its row"):
+    """One horizontal colour bar for token heat maps, under `axes`, its label inside the figure."""
+    from matplotlib.cm import ScalarMappable
+
+    mappable = ScalarMappable(norm=TwoSlopeNorm(0, -1, 1), cmap=TOKEN_CMAP)
+    bar = fig.colorbar(mappable, ax=axes, orientation="horizontal", fraction=0.05, aspect=40,
+                       pad=0.02, shrink=0.8)
+    bar.set_label(label, fontsize=10)
+    bar.ax.tick_params(labelsize=9)
+    return bar
+
+
+def token_heatmap(tokens: Sequence[str], rows: Mapping[str, Sequence[float]], ax=None,
+                  title: str = "", *, width: int | None = None, fontsize: float = 10,
+                  colorbar: bool = True):
+    """Tokens as wrapped text, each on a box coloured by its attribution, one strip per row of
+    `rows` (e.g. the full and a pruned model) under each line of text, so that the same token of
+    each row stands in one column. Each row is scaled to its own max |score| on a diverging map
+    centred at 0; each token's text is black or white, whichever contrasts more with its box.
+
+    `width`: characters per line (default: what fits the axes at `fontsize` in a monospace font);
+    `colorbar`: add `attribution_colorbar` under this axes (pass False and call it once for a
+    figure of several heat maps)."""
+    from matplotlib.patches import Rectangle
+
+    labels = [token_label(t) for t in tokens]
     names = list(rows)
-    width = max(6.0, 0.55 * len(tokens))
-    ax = ax or plt.subplots(figsize=(min(width, 16), 0.6 * len(names) + 1.0))[1]
-    values = np.array([np.asarray(rows[n], dtype=float) for n in names])
+    values = np.array([np.asarray(rows[n], dtype=float) for n in names]).reshape(len(names), -1)
+    if values.shape[1] != len(labels):
+        raise ValueError(f"{len(labels)} tokens but rows of {values.shape[1]} scores")
+    if ax is None:
+        width = width or 64
+        n_strips = token_heatmap_lines(tokens, len(names), width)
+        ax = plt.subplots(figsize=(7.5, 0.32 * n_strips + 0.5 * len(names) + 1.6))[1]
+    fig = ax.figure
+    if width is None:
+        axes_inches = ax.get_position().width * fig.get_size_inches()[0]
+        width = max(10, int(axes_inches * 72 / (_MONO_WIDTH * fontsize)))
     scale = np.abs(values).max(axis=1, keepdims=True)
     values = values / np.where(scale == 0, 1, scale)
-    im = ax.imshow(values, aspect="auto", cmap="RdBu_r", norm=TwoSlopeNorm(0, -1, 1))
-    for r in range(len(names)):
-        for c, text in enumerate(labels):
-            ax.text(c, r, text, ha="center", va="center", fontsize=7, rotation=90 if len(text) > 6 else 0)
-    ax.set_yticks(range(len(names)))
-    ax.set_yticklabels(names)
+    norm, cmap = TwoSlopeNorm(0, -1, 1), plt.get_cmap(TOKEN_CMAP)
+    lines = wrap_tokens(tokens, width)
+    step = len(names) + 0.5  # strips per line of text, and a gap between lines
+    ticks, tick_labels = [], []
+    for li, line in enumerate(lines):
+        for r, name in enumerate(names):
+            y = li * step + r
+            ticks.append(y + 0.5)
+            tick_labels.append(name)
+            for i, x, w in line:
+                colour = cmap(norm(values[r, i]))
+                ax.add_patch(Rectangle((x, y + 0.06), w, 0.88, facecolor=colour,
+                                       edgecolor="none"))
+                ax.text(x + w / 2, y + 0.5, labels[i], ha="center", va="center",
+                        fontsize=fontsize, family="monospace", color=text_colour(colour))
+    ax.set_xlim(0, width)
+    ax.set_ylim(len(lines) * step - 0.5, 0)
+    ax.set_yticks(ticks, tick_labels, fontsize=fontsize)
+    ax.tick_params(axis="y", length=0)
     ax.set_xticks([])
-    ax.set_xlabel("the example's tokens, in order")
+    for side in ax.spines.values():
+        side.set_visible(False)
     ax.grid(False)
-    ax.set_title(title)
-    ax.figure.colorbar(im, ax=ax, fraction=0.02, label="attribution / max |attribution|")
+    if title:
+        ax.set_title(title, fontsize=fontsize + 1, loc="left")
+    if colorbar:
+        attribution_colorbar(fig, ax)
     return ax
 
 
