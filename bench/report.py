@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,7 +193,7 @@ def markdown(results: dict) -> str:
         f"Device: {env.get('device_name')} ({env.get('device_type')}), "
         f"{env.get('torch_threads')} threads; torch {env.get('torch')}, "
         f"transformers {env.get('transformers')}; {env.get('date')}",
-        f"Command: `{_get(results, 'meta', 'command')}`",
+        f"Command: `{portable_command(_get(results, 'meta', 'command'))}`",
     ]
     titles = {
         "targets": "Targets",
@@ -244,3 +246,198 @@ def plot_speedup(results: dict, ax: Axes | None = None) -> Axes:
     if ax.lines[1:]:
         ax.legend(fontsize=8)
     return ax
+
+
+# --- for the book's Cost appendix: commands without paths, tables that fit a page ---------------
+
+_INTERPRETER = re.compile(r"^python[\d.]*$")
+
+
+def portable_path(path: str | Path, root: str | Path | None = None) -> str:
+    """A path as a page may show it: relative to `root` (the repository) when inside it, else
+    only its last component after ".../" (a page must not show a machine's folders)."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    for base in (root, root.resolve()):
+        if p.is_relative_to(base):
+            return p.relative_to(base).as_posix()
+    return f".../{p.name}"
+
+
+def portable_command(command: str | None, root: str | Path | None = None) -> str:
+    """A recorded command without paths: the interpreter as `python`, every absolute path as
+    `portable_path` writes it ('/x/.venv/bin/python -m bench.run' -> 'python -m bench.run').
+    Snapshots recorded before commands were written this way are shown the same way."""
+    if not command:
+        return "?"
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    out = []
+    for i, word in enumerate(words):
+        if i == 0 and _INTERPRETER.match(Path(word).name):
+            out.append("python")
+            continue
+        key, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if value.startswith("/"):
+            value = portable_path(value, root)
+        out.append(f"{key}{eq}{value}")
+    return shlex.join(out)
+
+
+def sig(value: Any, digits: int = 3) -> str:
+    """A number to `digits` significant digits, without exponent for ordinary sizes
+    (8786.777 -> '8,790', 1.0951 -> '1.10', 1.8e-05 -> '1.8e-05'); '–' when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    v = float(value)
+    if v == 0:
+        return "0"
+    if abs(v) < 1e-3:
+        return f"{v:.{max(digits - 2, 1)}e}"
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    v = round(v, decimals)
+    return f"{v:,.{max(decimals, 0)}f}"
+
+
+def _ratio(value: float) -> str:
+    from helpers.pages import ratio_label
+
+    return ratio_label(value)
+
+
+def _yes_no(value: Any) -> str:
+    from helpers.pages import yes_no
+
+    return yes_no(value)
+
+
+METHOD_NAMES = {"input_x_gradient": "input × gradient", "integrated_gradients": "integrated gradients"}
+TARGET_NAMES = {
+    "attribution + faithfulness speed-up vs baseline": "pipeline speed-up over the baseline",
+    "prefill speed-up at 1/3 over FLOP-predicted": "prefill speed-up at 1/3 / FLOP prediction",
+}
+
+
+def targets_view(results: dict) -> pd.DataFrame:
+    """Table C.1 for a page: target and subject as the row index; measured, required, met."""
+    t = targets_table(results)
+    if t.empty:
+        return t
+    return pd.DataFrame({
+        "measured": [sig(v) for v in t["measured"]],
+        "required": [sig(v, 2) for v in t["required"]],
+        "met": [_yes_no(v) for v in t["met"]],
+    }, index=pd.MultiIndex.from_arrays([t["target"].map(lambda s: TARGET_NAMES.get(s, s)),
+                                        t["for"].map(lambda m: METHOD_NAMES.get(m, m))],
+                                       names=["target", "for"]))
+
+
+def _by_model_ratio(df: pd.DataFrame, layers: bool = False) -> pd.MultiIndex:
+    shares = df["ratio"].map(_ratio)
+    if layers:  # '1/6 (5)': the share and the number of layers it drops
+        shares = [f"{r} ({int(n)})" if n else r for r, n in zip(shares, df["dropped"], strict=True)]
+    return pd.MultiIndex.from_arrays([df["model"], shares],
+                                     names=["model", "dropped (layers)" if layers else "dropped"])
+
+
+def prefill_view(results: dict) -> pd.DataFrame:
+    """Table C.2a: per model and share dropped (layers in brackets), parameters, prefill time,
+    measured speed-up (median, fastest runs) and the FLOP prediction."""
+    df = pruning_table(results)
+    if df.empty:
+        return df
+    return pd.DataFrame({
+        "params (M)": [sig(v) for v in df["params (M)"]],
+        "prefill (s)": [sig(v / 1e3) for v in df["prefill ms"]],
+        "speed-up (×)": [sig(v) for v in df["prefill speedup"]],
+        "fastest runs (×)": [sig(v) for v in df["speedup (fastest runs)"]],
+        "predicted (×)": [sig(v) for v in df["predicted (FLOPs)"]],
+    }, index=_by_model_ratio(df, layers=True))
+
+
+def generation_view(results: dict) -> pd.DataFrame:
+    """Table C.2b: per model and share dropped, generation throughput and its speed-ups."""
+    df = pruning_table(results)
+    if df.empty:
+        return df
+    return pd.DataFrame({
+        "generation (tokens/s)": [sig(v) for v in df["generation tok/s"]],
+        "speed-up (×)": [sig(v) for v in df["generation speedup"]],
+        "predicted (×)": [sig(v) for v in df["gen predicted (FLOPs)"]],
+        "measured / predicted": [sig(v) for v in df["gen measured / predicted"]],
+    }, index=_by_model_ratio(df))
+
+
+def timing_spread(results: dict) -> pd.DataFrame:
+    """Per model and ratio: the spread of the timed prefill runs, (slowest - fastest) / median,
+    and the saving the FLOP count predicts, 1 - 1 / predicted speed-up."""
+    rows = []
+    for model, res in (_get(results, "pruning", "models") or {}).items():
+        for r in res.get("rows", []):
+            times = _get(r, "prefill", "times_s") or []
+            median = _get(r, "prefill", "median_s")
+            predicted = _get(r, "speedup", "prefill_predicted")
+            rows.append({"model": model, "ratio": r["ratio"],
+                         "spread": (max(times) - min(times)) / median if times and median else None,
+                         "predicted saving": 1 - 1 / predicted if predicted else None})
+    return pd.DataFrame(rows, columns=["model", "ratio", "spread", "predicted saving"])
+
+
+def _methods(df: pd.DataFrame) -> pd.Index:
+    return pd.Index([METHOD_NAMES.get(m, m.replace("_", " ")) for m in df["method"]], name="method")
+
+
+def attribution_speed_view(results: dict) -> pd.DataFrame:
+    """Table C.3a: per method, examples per second of pipeline and baseline, and the speed-ups of
+    the whole, of the attribution step and of the faithfulness metrics."""
+    df = attribution_table(results)
+    if df.empty:
+        return df
+    return pd.DataFrame({
+        "pipeline (ex/s)": [sig(v) for v in df["pipeline ex/s"]],
+        "baseline (ex/s)": [sig(v) for v in df["baseline ex/s"]],
+        "speed-up (×)": [sig(v) for v in df["speedup"]],
+        "attribution (×)": [sig(v) for v in df["attribution speedup"]],
+        "metrics (×)": [sig(v) for v in df["faithfulness speedup"]],
+    }, index=_methods(df))
+
+
+def agreement_view(results: dict) -> pd.DataFrame:
+    """Table C.3b: per method, how closely the pipeline's numbers match the baseline's."""
+    df = attribution_table(results)
+    if df.empty:
+        return df
+    return pd.DataFrame({
+        "max score diff (rel.)": [sig(v, 2) for v in df["max score diff (rel.)"]],
+        "Spearman (mean)": [sig(v) for v in df["Spearman (mean)"]],
+        "same target (share)": [sig(v) for v in df["same target"]],
+        "max comp. diff": [sig(v, 2) for v in df["max comp. diff"]],
+        "max suff. diff": [sig(v, 2) for v in df["max suff. diff"]],
+    }, index=_methods(df))
+
+
+def label_probs_view(results: dict) -> pd.DataFrame:
+    """Table C.4: examples per second and agreement per batch size."""
+    df = label_probs_table(results)
+    if df.empty:
+        return df
+    return pd.DataFrame({
+        "examples/s": [sig(v) for v in df["examples/s"]],
+        "speed-up over batch 1 (×)": [sig(v) for v in df["speedup vs first"]],
+        "max |Δp| vs batch 1": [sig(v, 2) for v in df["max |Δp| vs first"]],
+    }, index=pd.Index(df["batch size"], name="batch size"))
+
+
+def notebooks_view(results: dict) -> pd.DataFrame:
+    """Table C.5: wall time of each chapter in minutes, and their total."""
+    seconds = _get(results, "notebooks", "seconds") or {}
+    if not seconds:
+        return pd.DataFrame()
+    minutes = {k: v / 60 for k, v in seconds.items()}
+    minutes["all chapters"] = sum(minutes.values())
+    return pd.DataFrame({"wall time (min)": [sig(v, 2) for v in minutes.values()]},
+                        index=pd.Index(list(minutes), name="chapter"))

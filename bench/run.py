@@ -36,6 +36,7 @@ from . import SCHEMA_VERSION
 from .attrib import METHODS, AttributionSettings, bench_attribution
 from .notebooks import notebook_timings
 from .pruned import PruningSettings, bench_model, calibration_texts
+from .report import portable_command
 from .scoring import bench_label_probs
 from .timing import environment
 
@@ -264,7 +265,8 @@ def _run(
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "meta": {
-            "command": shlex.join([sys.executable, "-m", "bench.run", *argv]),
+            # no paths: the page that shows it must not show a machine's folders
+            "command": portable_command(shlex.join(["python", "-m", "bench.run", *argv]), ROOT),
             "argv": argv,
             "quick": args.quick,
             "sections": list(args.sections),
