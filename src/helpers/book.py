@@ -34,7 +34,7 @@ from traitlets.config import Config
 
 from . import pagecheck, pages, profiles
 from . import progress as prog
-from .chapters import CHAPTERS, NAMES
+from .chapters import NAMES
 from .profiles import ROOT
 
 # The reader sees this run's values in the chapter's parameter table (helpers.pages), so the
@@ -224,7 +224,7 @@ def prepare_models(profile: dict[str, Any], notebooks: tuple[str, ...] = NAMES,
     """Convert the offline models the chapters will load, before any runs; returns seconds."""
     from .models import OFFLINE_MODELS, offline_model_path
 
-    names = {m for nb in notebooks if CHAPTERS[nb].runs_models
+    names = {m for nb in notebooks
              for m in profiles.chapter_parameters(profile, nb, overrides)["models"]}
     todo = sorted(n for n in names if n in OFFLINE_MODELS)
     line = line or prog.StatusLine()

@@ -93,11 +93,6 @@ class Chapter:
     requests: Callable[[Requests], list[Unit]]
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def runs_models(self) -> bool:
-        """Whether the chapter reads any unit (and so may need models converted)."""
-        return self.name != "05_cost"
-
 
 def _with_zero(ratios: Sequence[float]) -> list[float]:
     return sorted({0.0, *(float(r) for r in ratios)})

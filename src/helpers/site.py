@@ -322,8 +322,11 @@ def _use_local_mathjax(app: Any, config: Any) -> None:
 def _write_findings(app: Any, config: Any) -> None:
     from .pages import GENERATED_DIR, build_info, write_findings_page, write_text_atomic
 
+    from .plan import write_gpu_page
+
     folder = Path(app.srcdir) / GENERATED_DIR
     write_findings_page(folder)
+    write_gpu_page(folder)  # the GPU page's tables, from `make plan` (no model is loaded)
     url = (getattr(config, "html_theme_options", None) or {}).get("repository_url") or None
     text = build_info(ROOT, url)  # the code the chapters ran, wherever the pages are built
     target = folder / BUILD_INFO
