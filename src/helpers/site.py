@@ -321,7 +321,6 @@ def _use_local_mathjax(app: Any, config: Any) -> None:
 
 def _write_findings(app: Any, config: Any) -> None:
     from .pages import GENERATED_DIR, build_info, write_findings_page, write_text_atomic
-
     from .plan import write_gpu_page
 
     folder = Path(app.srcdir) / GENERATED_DIR
