@@ -86,15 +86,16 @@ display(pages.parameter_table({
 }, {"methods": "attribution method of the faithfulness column (section 1.7)"}))
 
 
-def grouped(frame: pd.DataFrame, columns: dict, second: str = "criterion") -> pd.DataFrame:
-    """Rows per (model · task, second level); the given columns."""
+def grouped(frame: pd.DataFrame, columns: dict, second: str = "criterion",
+            first: str = "model · task") -> pd.DataFrame:
+    """Rows per (model · task, or model alone, then the second level); the given columns."""
     out = pd.DataFrame({name: frame[col] if isinstance(col, str) else col
                         for name, col in columns.items()})
     inner = frame[second].map(rl) if second == "ratio" else frame[second].astype(str)
     if second == "criterion" and "ratio" in frame:
         inner = inner + " · " + frame.ratio.map(rl)
-    out.index = pd.MultiIndex.from_arrays([frame.model + " · " + frame.task, inner],
-                                          names=["model · task", second])
+    outer = frame.model if first == "model" else frame.model + " · " + frame.task
+    out.index = pd.MultiIndex.from_arrays([outer, inner], names=[first, second])
     return out
 
 
@@ -325,21 +326,19 @@ pages.record_finding(CHAPTER, "kept", summary, "tab-1-4", grid=ch1_grid)
 # answered one label too often gains accuracy when pruning evens its answers out.
 #
 # (tab-1-5)=
-# **Table 1.5** For every pruned configuration: the mean label-word mass of the full and the
-# pruned model and the paired 95% interval of its change; the share of test examples predicted
-# as the first label (full → pruned) beside its true share.
+# **Table 1.5** For every pruned configuration: the mean label-word mass (full → pruned) and the
+# paired 95% interval of its change; the share of test examples predicted as the first label
+# (full → pruned), with its true share in brackets.
 
 # %% tags=["hide-input"]
 use = readouts.label_use(run, grid, n_resamples=n_resamples, seed=seed)
 first_label = {t: get_task(t).labels[0] for t in tasks}
 display(pages.table(grouped(use, {
-    "label-word mass": [f"{a:.2f} → {b:.2f}" for a, b in zip(use.mass_full, use.mass_pruned,
-                                                             strict=True)],
+    "mass": [f"{a:.2f} → {b:.2f}" for a, b in zip(use.mass_full, use.mass_pruned, strict=True)],
     "Δ mass [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                      zip(use.d_mass, use.d_mass_low, use.d_mass_high, strict=True)],
-    "predicted first label": [f"{a:.2f} → {b:.2f}" for a, b in zip(use.full_0, use.pruned_0,
-                                                                   strict=True)],
-    "true share": [f"{v:.2f}" for v in use.true_0],
+    "first label (true)": [f"{a:.2f} → {b:.2f} ({t:.2f})" for a, b, t in
+                                     zip(use.full_0, use.pruned_0, use.true_0, strict=True)],
 })))
 gain = kept_table[kept_table.d_accuracy_low > 0]
 closer = [max(abs(getattr(r, f"pruned_{y}") - getattr(r, f"true_{y}"))
@@ -458,9 +457,9 @@ plt.show()
 # Table 1.9 compares `greedy_kl` with `similarity` directly, at equal ratio on the same examples.
 #
 # (tab-1-8)=
-# **Table 1.8** The change against the full model, per criterion and ratio: accuracy and
-# faithfulness with 95% intervals, and the calibration error ce (full → pruned) with the
-# one-sided p-value of a rise of ce².
+# **Table 1.8** The change against the full model on the first task, per model, criterion and
+# ratio: accuracy and faithfulness with 95% intervals, and the calibration error ce (full →
+# pruned) with, in brackets, the one-sided p-value of a rise of ce².
 
 # %% tags=["hide-input"]
 named_criteria = [c for c in criteria if c != "random"]
@@ -472,19 +471,20 @@ display(pages.table(grouped(crit_table, {
     "Δ accuracy [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                          zip(crit_table.d_accuracy, crit_table.d_accuracy_low,
                              crit_table.d_accuracy_high, strict=True)],
-    "ce full → pruned": [f"{a:.3f} → {b:.3f}" for a, b in
-                         zip(crit_table.ce_full, crit_table.ce_pruned, strict=True)],
-    "p (rise)": [f"{v:.2g}" for v in crit_table.p_ce2],
+    "ce (p of a rise)": [f"{a:.2f} → {b:.2f} ({p:.2g})" for a, b, p in
+                         zip(crit_table.ce_full, crit_table.ce_pruned, crit_table.p_ce2,
+                             strict=True)],
     "Δ faithfulness [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                              zip(crit_table.d_faith, crit_table.d_faith_low,
                                  crit_table.d_faith_high, strict=True)],
-})))
+}, first="model")))
 
 # %% [markdown]
 # (tab-1-9)=
-# **Table 1.9** `greedy_kl` − `similarity` at equal ratio, paired over the same test examples
-# (95% intervals). A positive accuracy or faithfulness difference favours `greedy_kl`; for
-# calibration, the p-value is of `greedy_kl`'s ce² being the higher.
+# **Table 1.9** `greedy_kl` − `similarity` at equal ratio on the first task, paired over the
+# same test examples (95% intervals); ce of `similarity` → `greedy_kl`. A positive accuracy or
+# faithfulness difference favours `greedy_kl`; for calibration, the p-value in brackets is of
+# `greedy_kl`'s ce² being the higher.
 
 # %% tags=["hide-input"]
 if {"similarity", "greedy_kl"} <= set(criteria):
@@ -496,13 +496,13 @@ if {"similarity", "greedy_kl"} <= set(criteria):
         "Δ accuracy [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                              zip(contrast.d_accuracy, contrast.d_accuracy_low,
                                  contrast.d_accuracy_high, strict=True)],
-        "ce similarity → greedy_kl": [f"{a:.3f} → {b:.3f}" for a, b in
-                                      zip(contrast.ce_full, contrast.ce_pruned, strict=True)],
-        "p (greedy_kl higher)": [f"{v:.2g}" for v in contrast.p_ce2],
+        "ce (p of greedy_kl higher)": [f"{a:.2f} → {b:.2f} ({p:.2g})" for a, b, p in
+                                       zip(contrast.ce_full, contrast.ce_pruned, contrast.p_ce2,
+                                           strict=True)],
         "Δ faithfulness [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                                  zip(contrast.d_faith, contrast.d_faith_low, contrast.d_faith_high,
                                      strict=True)],
-    }, second="ratio")))
+    }, first="model", second="ratio")))
     better = {
         "accuracy": (int((contrast.d_accuracy_low > 0).sum()), int((contrast.d_accuracy_high < 0).sum())),
         "faithfulness": (int((contrast.d_faith_low > 0).sum()), int((contrast.d_faith_high < 0).sum())),

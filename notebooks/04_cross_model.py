@@ -44,7 +44,7 @@
 # above, the tolerance for "accuracy kept" (`acc_tolerance`), the share that makes a change
 # "often" (`often_share`), the margins that let a rule answer "no", the attribution method that
 # stands for faithfulness (`methods[0]`: chapter 2 shows which methods beat a random
-# attribution), and the rules themselves (Table 4.5 states each one).
+# attribution), and the rules themselves (Table 4.6 states each one).
 
 # %% tags=["parameters"]
 profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
@@ -173,19 +173,30 @@ display(pages.table(grouped(table, {
 
 # %% [markdown]
 # (tab-4-2)=
-# **Table 4.2** Calibration and faithfulness of every pruned configuration: the calibration
-# error ce of the full and the pruned model with 95% intervals and the change of ce; the change
-# of faithfulness with its 95% interval. A calibration change is tested on ce², where its
-# estimate is unbiased: the *p* column is the one-sided p-value of a rise.
+# **Table 4.2** Calibration of every pruned configuration: the calibration error ce of the full
+# and the pruned model with 95% intervals, and the one-sided p-value of a rise. A calibration
+# change is tested on ce², where its estimate is unbiased; the change of ce is the difference of
+# the two levels.
 
 # %% tags=["hide-input"]
 display(pages.table(grouped(table, {
-    "ce full": [pages.ci(e, lo, hi, signed=False) for e, lo, hi in
-                zip(table.ce_full, table.ce_full_low, table.ce_full_high, strict=True)],
-    "ce pruned": [pages.ci(e, lo, hi, signed=False) for e, lo, hi in
-                  zip(table.ce_pruned, table.ce_pruned_low, table.ce_pruned_high, strict=True)],
-    "Δ ce": [f"{v:+.3f}".replace("-", "−") for v in table.d_ce],
+    "ce full [95%]": [pages.ci(e, lo, hi, signed=False) for e, lo, hi in
+                      zip(table.ce_full, table.ce_full_low, table.ce_full_high, strict=True)],
+    "ce pruned [95%]": [pages.ci(e, lo, hi, signed=False) for e, lo, hi in
+                        zip(table.ce_pruned, table.ce_pruned_low, table.ce_pruned_high,
+                            strict=True)],
     "p (rise)": [f"{v:.2g}" for v in table.p_ce2],
+})))
+
+# %% [markdown]
+# (tab-4-3)=
+# **Table 4.3** Faithfulness of every pruned configuration: the normalised AOPC comprehensiveness
+# of `methods[0]` for the full and the pruned model, and the paired change with its 95% interval.
+
+# %% tags=["hide-input"]
+display(pages.table(grouped(table, {
+    "full": [f"{v:.2f}" for v in table.faith_full],
+    "pruned": [f"{v:.2f}" for v in table.faith_pruned],
     "Δ faithfulness [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                              zip(table.d_faith, table.d_faith_low, table.d_faith_high,
                                  strict=True)],
@@ -231,11 +242,11 @@ plt.show()
 # variation, and the paper's "fluctuation" could come from it rather than from pruning. Every
 # configuration is scored with each of the `demo_seeds`; its change is the mean over the seeds,
 # and its uncertainty adds the seed-to-seed variation (a random effect) to the sampling noise of
-# the examples. Table 4.3 puts the two side by side: where the seed SD is the larger, which
+# the examples. Table 4.4 puts the two side by side: where the seed SD is the larger, which
 # demonstrations were drawn matters more than which test examples were.
 #
-# (tab-4-3)=
-# **Table 4.3** Per configuration: the standard error of the change from the test examples
+# (tab-4-4)=
+# **Table 4.4** Per configuration: the standard error of the change from the test examples
 # (sampling) beside the standard deviation across demonstration seeds (seed), for accuracy and
 # calibration (ce² ×1000).
 
@@ -256,7 +267,7 @@ if n_seeds > 1:
                 f"deviation of a change exceeded its sampling standard error in {seed_larger} of "
                 f"{2 * len(table)} (configuration, metric) pairs (accuracy and calibration).")
     display(Markdown(f"**In this run:** {sentence}"))
-    pages.record_finding(CHAPTER, "demo-seeds", sentence, "tab-4-3")
+    pages.record_finding(CHAPTER, "demo-seeds", sentence, "tab-4-4")
 else:
     display(Markdown("*One demonstration seed in this run: the seed component cannot be "
                      "estimated (give `demo_seeds` two or more values).*"))
@@ -264,7 +275,7 @@ else:
 # %% [markdown]
 # ## 4.5 Which of the paper's claims hold here?
 #
-# Table 4.4 decides each claim of the paper's abstract by the rule in its footnote, on all
+# Table 4.5 decides each claim of the paper's abstract by the rule in its footnote, on all
 # configurations together. One word means one thing throughout: a change happens **often** when
 # a 95% lower confidence bound on the *share* of configurations that truly change (closed testing
 # with Simes' tests, Goeman and Solari 2011) reaches `often_share`. Beside each verdict stand two
@@ -272,8 +283,8 @@ else:
 # the run could have detected with 80% power: an "undetermined" next to a large detectable
 # effect says the sample is too small, not that nothing happens.
 #
-# (tab-4-4)=
-# **Table 4.4** The paper's claims and their verdicts on this run. Shares are of configurations;
+# (tab-4-5)=
+# **Table 4.5** The paper's claims and their verdicts on this run. Shares are of configurations;
 # changes are on the scale of the other pages (calibration: ECE scale). Numbered notes below give
 # each rule.
 
@@ -286,19 +297,25 @@ def ece_scale(d2: float) -> float:
     return float(np.sign(d2) * (np.sqrt(max(level_ce**2 + abs(d2), 0)) - level_ce))
 
 
-def evidence(row: pd.Series) -> str:
-    """The claim's evidence on the display scale."""
+def share_or_spread(row: pd.Series) -> str:
+    """The share interval of an 'often' claim; τ or ρ for the others (display scale)."""
     if isinstance(row.tau, float) and np.isfinite(row.tau):
         tau = ece_scale(row.tau**2) if row.metric == "ce2" else row.tau
         hi = ece_scale(row.tau_high**2) if row.metric == "ce2" else row.tau_high
-        return f"spread of true changes τ = {tau:.3f} (upper 95% bound {hi:.3f})"
+        return f"τ {tau:.3f} (≤ {hi:.3f})"
     if isinstance(row.rho, float) and np.isfinite(row.rho):
-        return f"Spearman ρ = {pages.ci(row.rho, row.rho_low, row.rho_high)}"
+        return f"ρ {pages.ci(row.rho, row.rho_low, row.rho_high)}"
     if not np.isfinite(row.share_low):
-        return row.evidence
-    mean = (ece_scale(row["mean"]) if row.metric == "ce2" else row["mean"])
-    return (f"share {row.share_low:.2f}–{row.share_high:.2f}; at least one: "
-            f"{int(row.at_least_one_count)}; mean change {mean:+.3f}").replace("-", "−")
+        return "–"
+    return f"{row.share_low:.2f}–{row.share_high:.2f}"
+
+
+def mean_change(row: pd.Series) -> str:
+    """The mean change over configurations, on the display scale."""
+    if not (isinstance(row["mean"], float) and np.isfinite(row["mean"])) or np.isfinite(row.tau):
+        return "–"
+    mean = ece_scale(row["mean"]) if row.metric == "ce2" else row["mean"]
+    return f"{mean:+.3f}".replace("-", "−")
 
 
 def detectable(row: pd.Series) -> str:
@@ -312,24 +329,27 @@ def detectable(row: pd.Series) -> str:
 
 
 short = {c: s for c, s in zip(claims.CLAIMS, [
-    "1. Accuracy is often kept", "2. Faithfulness often degrades", "3. Calibration often degrades",
-    "4. Faithfulness often degrades where accuracy is kept",
-    "5. Calibration often degrades where accuracy is kept",
-    "6. Faithfulness fluctuates where accuracy is kept",
-    "7. Calibration fluctuates where accuracy is kept",
-    "8. Accuracy is a poor proxy for calibration"], strict=True)}
+    "1. Accuracy often kept", "2. Faithfulness often degrades", "3. Calibration often degrades",
+    "4. … faithfulness, where kept", "5. … calibration, where kept",
+    "6. Faithfulness fluctuates, where kept", "7. Calibration fluctuates, where kept",
+    "8. Accuracy a poor proxy"], strict=True)}
+long_name = {short[c]: c for c in claims.CLAIMS}
 claims_shown = pd.DataFrame({
     "verdict": list(verdict.verdict),
-    "evidence": [evidence(r) for _, r in verdict.iterrows()],
+    "share / spread": [share_or_spread(r) for _, r in verdict.iterrows()],
+    "mean Δ": [mean_change(r) for _, r in verdict.iterrows()],
     "detectable": [detectable(r) for _, r in verdict.iterrows()],
 }, index=pd.Index([short[c] for c in verdict.claim], name="claim"))
 display(pages.table(claims_shown))
 notes = "\n".join(f"{i}. {rule}" for i, rule in enumerate(verdict.rule, 1))
 display(Markdown(
-    f"*Notes.* The *share* is the 95% interval for the share of configurations that truly change "
-    f"in the claim's direction; *detectable* is the common change (τ rows: the spread) that would "
-    f"give \"yes\" with 80% power. Calibration is tested on ce², converted to the ECE scale at "
-    f"the run's median full-model level ({level_ce:.3f}). The rules:\n\n{notes}"))
+    f"*Notes.* Claims 4 and 5 are claims 2 and 3 among the configurations shown accuracy-kept. "
+    f"The *share* is the 95% interval for the share of configurations that truly change in the "
+    f"claim's direction; τ is the spread of the true changes (upper 95% bound in brackets), ρ "
+    f"Spearman's correlation of the accuracy and calibration changes; *mean Δ* is the change "
+    f"averaged over configurations; *detectable* is the common change (τ rows: the spread) that "
+    f"would give \"yes\" with 80% power. Calibration is tested on ce², shown on the ECE scale "
+    f"at the run's median full-model level ({level_ce:.3f}). The rules:\n\n{notes}"))
 
 # %% tags=["hide-input"]
 behind = {}
@@ -350,8 +370,8 @@ display(Markdown("*Configurations shown to change in each claim's direction (one
                  f"alpha {alpha:g}, before any correction):*\n\n" + "\n".join(lines)))
 
 # %% [markdown]
-# (tab-4-5)=
-# **Table 4.5** The same verdicts for each pruning criterion alone.
+# (tab-4-6)=
+# **Table 4.6** The same verdicts for each pruning criterion alone.
 
 # %% tags=["hide-input"]
 per_criterion = {}
@@ -371,7 +391,7 @@ display(pages.table(by_criterion))
 
 # %% tags=["hide-input"]
 v = verdict.set_index("claim").verdict
-lines = [f"- {short[claim]}: **{v[claim]}**." for claim in claims.CLAIMS]
+lines = [f"- {claim}: **{v[claim]}**." for claim in claims.CLAIMS]
 kept_rows = table[table.accuracy_kept]
 lines.append(f"- Accuracy is shown kept (within {acc_tolerance:g}) in "
              f"{len(kept_rows)} of {len(table)} pruned configurations.")
@@ -393,15 +413,17 @@ pages.record_finding(
     headline=1)
 pages.record_finding(
     CHAPTER, "headline-degrades",
-    f"The claim that faithfulness (by `{method}`) often degrades {word[v[c[1]]]}, and that "
-    f"calibration often degrades {word[v[c[2]]]}; where accuracy is kept, they "
-    f"{word[v[c[3]]]} and {word[v[c[4]]]}.", "tab-4-4", grid=grid_text, headline=2)
+    f"The claim that faithfulness (by `{method}`) often degrades {word[v[c[1]]]}, and the claim "
+    f"that calibration often degrades {word[v[c[2]]]}; over the configurations where accuracy "
+    f"is kept, the first {word[v[c[3]]]} and the second {word[v[c[4]]]}.", "tab-4-5",
+    grid=grid_text, headline=2)
 pages.record_finding(
     CHAPTER, "headline-misalignment",
-    f"That faithfulness and calibration fluctuate where accuracy is kept {word[v[c[5]]]} and "
-    f"{word[v[c[6]]]}, and that accuracy is a poor proxy for calibration change "
-    f"{word[v[c[7]]]}: read each “undetermined” with the effect the run could detect "
-    f"(Table 4.4).", "tab-4-4", grid=grid_text, headline=3)
+    f"The claim that faithfulness fluctuates across configurations where accuracy is kept "
+    f"{word[v[c[5]]]}, the same claim for calibration {word[v[c[6]]]}, and the claim that "
+    f"accuracy is a poor proxy for calibration change {word[v[c[7]]]}: read each "
+    f"“undetermined” beside the effect the run could detect (Table 4.5).", "tab-4-5",
+    grid=grid_text, headline=3)
 glue("ch4-n-kept", f"{len(kept_rows)} of {len(table)}", display=False)
 glue("ch4-half-acc", f"{half:.3f}", display=False)
 glue("ch4-n", str(n_examples), display=False)
@@ -429,7 +451,7 @@ glue("ch4-method", method, display=False)
 # :class: dropdown
 #
 # **What to change:** `chapters: {04_cross_model: {methods: [occlusion]}}`. **What to look at:**
-# only the faithfulness rows of Table 4.4 (claims 2, 4 and 6) and the faithfulness column of
+# only the faithfulness rows of Table 4.5 (claims 2, 4 and 6) and the faithfulness column of
 # Table 4.2 are recomputed; accuracy and calibration are read from the store. This run used
 # {glue:text}`ch4-method`. Chapter 2 tells whether a method beats a random attribution at all:
 # a claim about faithfulness measured by a method that does not is a claim about noise.
@@ -463,7 +485,7 @@ glue("ch4-method", method, display=False)
 # :class: dropdown
 #
 # **What to change:** `n_examples: 400` (this run used {glue:text}`ch4-n`). **What to look
-# at:** the *detectable* column of Table 4.4 shrinks by about $1/\sqrt{2}$; an "undetermined"
+# at:** the *detectable* column of Table 4.5 shrinks by about $1/\sqrt{2}$; an "undetermined"
 # whose detectable effect falls below the effects you consider plausible is one more examples can
 # decide. The verdicts of claims 6 and 7 (fluctuation) do not move with the sample size alone
 # when the true changes are equal: they test a spread, not a mean.
@@ -472,7 +494,7 @@ glue("ch4-method", method, display=False)
 # :::{exercise} Which demonstrations?
 # :label: ch4-ex-demos
 #
-# Give `demo_seeds` five values. What happens to the seed SD of Table 4.3 and to the intervals of
+# Give `demo_seeds` five values. What happens to the seed SD of Table 4.4 and to the intervals of
 # Figure 4.1?
 # :::
 #

@@ -114,7 +114,7 @@ def test_the_first_page_summarises_what_the_run_found(built):
     found = article.split('id="what-this-run-found"')[1].split('id="glossary"')[0]
     assert "No chapter has been executed" not in found
     assert re.search(r'href="chapters/05_cost\.html#tab-cost-pruning"', found)
-    for chapter, anchor in (("01_pruning_method", "tab-1-4"), ("04_cross_model", "tab-4-4")):
+    for chapter, anchor in (("01_pruning_method", "tab-1-4"), ("04_cross_model", "tab-4-5")):
         assert re.search(rf'href="chapters/{chapter}\.html#{anchor}"', found), anchor
     text = re.sub(r"<[^>]+>", "", found)
     short = text.split("In short.")[1].split("In detail.")[0]

@@ -84,6 +84,7 @@ def table(frame: Any, *, caption: str | None = None, index: bool = True) -> Any:
     if caption:
         styler = styler.set_caption(caption)
     return styler.set_table_styles([
+        {"selector": "", "props": [("font-size", "0.85em")]},  # a grid's rows fit the column
         {"selector": "th", "props": [("text-align", "left"), ("font-weight", "600")]},
         {"selector": "td", "props": [("text-align", "left"), ("white-space", "nowrap")]},
     ])
