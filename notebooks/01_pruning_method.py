@@ -452,8 +452,9 @@ plt.show()
 # accuracy. For every criterion except `random` (whose faithfulness would need every
 # permutation), Table 1.8 gives the paired change against the full model of accuracy, of the
 # calibration error ce (the root of the unbiased squared error ce², on which a rise is tested:
-# chapter 3) and of the normalised AOPC comprehensiveness of `methods[0]` (Carton et al., 2020;
-# a pure loss of confidence cannot move it) on the first `n_faithfulness` test examples.
+# chapter 3) and of the normalised AOPC comprehensiveness of the first method in `methods`
+# (Carton et al., 2020; a pure loss of confidence cannot move it) on the first `n_faithfulness`
+# test examples.
 # Table 1.9 compares `greedy_kl` with `similarity` directly, at equal ratio on the same examples.
 #
 # (tab-1-8)=
@@ -549,6 +550,12 @@ lat_shown = pd.DataFrame({
                                                                  strict=True)],
 }, index=pd.MultiIndex.from_arrays([lat.model, lat.ratio.map(rl)], names=["model", "ratio"]))
 display(pages.table(lat_shown))
+saved = lat[lat.ratio == max(ratios)]
+display(Markdown("**In this run:** at ratio " + rl(max(ratios)) + ", " + "; ".join(
+    f"`{r.model}` had {1 - r.parameters / base.parameters[r.model]:.1%} fewer parameters and "
+    f"ran the prefill {base.forward_s[r.model] / r.forward_s:.2f}× as fast"
+    for r in saved.itertuples()) + " (Table 1.10; the gains grow with the context length, see "
+    "{doc}`05_cost`)."))
 
 # %% [markdown]
 # ## Summary
@@ -562,7 +569,8 @@ display(pages.table(lat_shown))
 # - The configurations marked *kept* in Table 1.4 are the regime the paper's claims are about;
 #   chapters 2–4 ask what happens there to explanations and confidence.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
+# values the exercise solutions quote
 worst = kept_table.loc[kept_table.d_accuracy.idxmin()]
 glue("ch1-worst", Markdown(f"`{worst.criterion}` at {rl(worst.ratio)} on `{worst.model}` "
                            f"({worst.d_accuracy:+.3f})"), display=False)
@@ -572,12 +580,6 @@ glue("ch1-halfwidth", f"{float(np.median((fixed['high'] - fixed['low']) / 2)):.3
 glue("ch1-n", str(n_examples), display=False)
 glue("ch1-argmax", Markdown(", ".join(f"`{m}`: layer {int(np.argmax(s))}"
                                      for m, s in importance.items())), display=False)
-saved = lat[lat.ratio == max(ratios)]
-display(Markdown("**In this run:** at ratio " + rl(max(ratios)) + ", " + "; ".join(
-    f"`{r.model}` had {1 - r.parameters / base.parameters[r.model]:.1%} fewer parameters and "
-    f"ran the prefill {base.forward_s[r.model] / r.forward_s:.2f}× as fast"
-    for r in saved.itertuples()) + " (Table 1.10; the gains grow with the context length, see "
-    "{doc}`05_cost`)."))
 
 # %% [markdown]
 # ## Exercises

@@ -627,7 +627,8 @@ if sentences_drift:
     summary.append("- Drift ({ref}`Table 2.9 <tab-2-9>`): " + " ".join(sentences_drift))
 display(Markdown("\n".join(summary)))
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
+# values the exercise solutions quote
 focus = ch4_method if ch4_method in explained else (explained[0] if explained else CONTROL)
 full0 = next(c for c in grid if (c.model, c.task, c.ratio) == (*pairs[0], 0.0))
 glue("ch2-igsteps", str(ig_steps), display=False)

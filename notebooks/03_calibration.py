@@ -554,7 +554,8 @@ display(Markdown("\n".join(summary)))
 # move, then run the same change on `params/default.yml` for an answer (about ten minutes for this
 # chapter alone when the store is empty).
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
+# values the exercise solutions quote
 ref = ts[ts.ratio == 0].iloc[0]
 glue("ch3-ncal", str(n_calibration), display=False)
 glue("ch3-ncal4", str(4 * n_calibration), display=False)

@@ -43,14 +43,16 @@
 # **What is ours, not the paper's.** Everything that turns the claims into checks: the metrics
 # above, the tolerance for "accuracy kept" (`acc_tolerance`), the share that makes a change
 # "often" (`often_share`), the margins that let a rule answer "no", the attribution method that
-# stands for faithfulness (`methods[0]`: chapter 2 shows which methods beat a random
-# attribution), and the rules themselves (Table 4.6 states each one).
+# stands for faithfulness (the first of `methods`: chapter 2 shows which methods beat a random
+# attribution), and the rules themselves (the notes under Table 4.5 state each one).
 
 # %% tags=["parameters"]
 profile = "params/default.yml"  # the profile of parameters this chapter runs with (params/*.yml)
 overrides = {}  # values that replace the profile's, e.g. {"models": ["gemma3-270m"]}
 
 # %% tags=["hide-input"]
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -191,7 +193,7 @@ display(pages.table(grouped(table, {
 # %% [markdown]
 # (tab-4-3)=
 # **Table 4.3** Faithfulness of every pruned configuration: the normalised AOPC comprehensiveness
-# of `methods[0]` for the full and the pruned model, and the paired change with its 95% interval.
+# of the first of `methods` for the full and the pruned model, and the paired change with its 95% interval.
 
 # %% tags=["hide-input"]
 display(pages.table(grouped(table, {
@@ -342,6 +344,7 @@ claims_shown = pd.DataFrame({
 }, index=pd.Index([short[c] for c in verdict.claim], name="claim"))
 display(pages.table(claims_shown))
 notes = "\n".join(f"{i}. {rule}" for i, rule in enumerate(verdict.rule, 1))
+notes = re.sub(r"\bce2\b", "ce²", notes).replace(">=", "≥").replace(" -0", " −0")
 display(Markdown(
     f"*Notes.* Claims 4 and 5 are claims 2 and 3 among the configurations shown accuracy-kept. "
     f"The *share* is the 95% interval for the share of configurations that truly change in the "
