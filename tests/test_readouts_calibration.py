@@ -137,6 +137,25 @@ def test_wilson_interval_matches_scipy() -> None:
     assert np.isnan(low[1]) and np.isnan(high[1]) and 0 < low[0] < 0.5 < high[0] < 1
 
 
+def test_wilson_interval_contains_the_proportion_at_zero_and_all_successes() -> None:
+    """Rounding once left 1 - 1e-16 above a bin's accuracy of 1 and broke the error bars."""
+    n = np.arange(1, 500)
+    for k in (np.zeros_like(n), n):
+        low, high = readouts_calibration.wilson_interval(k, n)
+        assert (low <= k / n).all() and (k / n <= high).all()
+    assert (readouts_calibration.wilson_interval(0, n)[0] == 0).all()
+    assert (readouts_calibration.wilson_interval(n, n)[1] == 1).all()
+
+
+def test_range_bins_intervals_contain_each_bins_accuracy() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        probs = rng.dirichlet([0.3, 0.3], size=int(rng.integers(5, 300)))
+        labels = rng.integers(0, 2, len(probs))
+        bins = readouts_calibration.range_bins(probs, labels, 10).dropna()
+        assert (bins.acc_low <= bins.accuracy).all() and (bins.accuracy <= bins.acc_high).all()
+
+
 def test_range_bins_cover_the_confidences_a_model_can_give() -> None:
     probs = np.array([[0.5, 0.5], [0.3, 0.7], [0.2, 0.8], [0.0, 1.0], [0.9, 0.1], [0.6, 0.4]])
     labels = np.array([0, 1, 0, 1, 0, 1])

@@ -133,7 +133,9 @@ def wilson_interval(successes: Any, count: Any, confidence: float = 0.95
         p = k / n
         centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # At k = 0 or k = n the bounds are 0 and 1 exactly; rounding must not leave p outside them.
+    low = np.where(k <= 0, 0.0, np.clip(np.minimum(centre - half, p), 0, 1))
+    high = np.where(k >= n, 1.0, np.clip(np.maximum(centre + half, p), 0, 1))
     empty = n <= 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
