@@ -257,7 +257,7 @@ if table.empty:
 else:
     display(pages.table(grouped(table, {
         "Δ ce² ×1000 [95%]": change_text(table, "d_ce2", 1000),
-        "p (rise)": [f"{v:.2g}" for v in table.p_ce2],
+        "p (rise)": [pages.p_value(v) for v in table.p_ce2],
         "Δ accuracy [95%]": change_text(table, "d_accuracy", digits=2),
     })))
 
@@ -297,13 +297,15 @@ if not table.empty:
     table["ce_way"] = way(table.d_ce2_low, table.d_ce2_high)
     table["nll_way"] = way(table.d_nll_low, table.d_nll_high)
     n_p = int((table.p_ce2 < alpha).sum())
+    p_first = pages.p_value(table.p_ce2.iloc[0])
+    p_said = "< 0.001" if p_first == "<0.001" else f"= {p_first}"
     sentence_change = (
         f"Against the unpruned model on the same {n_examples} test examples, in the "
         f"{pages.count(n_cfg, 'configuration')} pruned by the `{criterion}` criterion, accuracy "
         f"{tally_text(list(table.acc_way))}; the calibration error (ce²) "
         f"{tally_text(list(table.ce_way))}; and NLL {tally_text(list(table.nll_way))} (a "
         "change counts when its 95% interval excludes 0). The one-sided test of a rise of ce² "
-        + (f"gave p = {table.p_ce2.iloc[0]:.2g}." if n_cfg == 1 else
+        + (f"gave p {p_said}." if n_cfg == 1 else
            f"gave p < {alpha:g} in {n_p} of {n_cfg}."))
     big = table.loc[table.d_ce2.abs().idxmax()]
     sentence_worst = (

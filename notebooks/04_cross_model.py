@@ -187,7 +187,7 @@ display(pages.table(grouped(table, {
     "ce pruned [95%]": [pages.ci(e, lo, hi, signed=False) for e, lo, hi in
                         zip(table.ce_pruned, table.ce_pruned_low, table.ce_pruned_high,
                             strict=True)],
-    "p (rise)": [f"{v:.2g}" for v in table.p_ce2],
+    "p (rise)": [pages.p_value(v) for v in table.p_ce2],
 })))
 
 # %% [markdown]
@@ -302,8 +302,8 @@ def ece_scale(d2: float) -> float:
 def share_or_spread(row: pd.Series) -> str:
     """The share interval of an 'often' claim; τ or ρ for the others (display scale)."""
     if isinstance(row.tau, float) and np.isfinite(row.tau):
-        tau = ece_scale(row.tau**2) if row.metric == "ce2" else row.tau
-        hi = ece_scale(row.tau_high**2) if row.metric == "ce2" else row.tau_high
+        tau = ece_scale(row.tau) if row.measure == "ce2" else row.tau
+        hi = ece_scale(row.tau_high) if row.measure == "ce2" else row.tau_high
         return f"τ {tau:.3f} (≤ {hi:.3f})"
     if isinstance(row.rho, float) and np.isfinite(row.rho):
         return f"ρ {pages.ci(row.rho, row.rho_low, row.rho_high)}"
@@ -313,11 +313,14 @@ def share_or_spread(row: pd.Series) -> str:
 
 
 def mean_change(row: pd.Series) -> str:
-    """The mean change over configurations, on the display scale."""
+    """The mean change over configurations with its 95% interval, on the display scale."""
     if not (isinstance(row["mean"], float) and np.isfinite(row["mean"])) or np.isfinite(row.tau):
         return "–"
-    mean = ece_scale(row["mean"]) if row.metric == "ce2" else row["mean"]
-    return f"{mean:+.3f}".replace("-", "−")
+    scale = ece_scale if row.measure == "ce2" else float
+    low, high = (row.get("mean_low", np.nan), row.get("mean_high", np.nan))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{scale(row['mean']):+.3f}".replace("-", "−")
+    return pages.ci(scale(row["mean"]), scale(low), scale(high), digits=3)
 
 
 def detectable(row: pd.Series) -> str:
@@ -325,8 +328,8 @@ def detectable(row: pd.Series) -> str:
     value = row.mde_tau if np.isfinite(row.mde_tau) else row.mde_share
     if not np.isfinite(value):
         return "–"
-    if row.metric == "ce2":
-        value = ece_scale(value**2 if np.isfinite(row.mde_tau) else value)
+    if row.measure == "ce2":
+        value = ece_scale(value)  # tau and its MDE are in ce² units, like the changes
     return f"{value:+.3f}".replace("-", "−")
 
 
@@ -339,7 +342,7 @@ long_name = {short[c]: c for c in claims.CLAIMS}
 claims_shown = pd.DataFrame({
     "verdict": list(verdict.verdict),
     "share / spread": [share_or_spread(r) for _, r in verdict.iterrows()],
-    "mean Δ": [mean_change(r) for _, r in verdict.iterrows()],
+    "mean Δ [95%]": [mean_change(r) for _, r in verdict.iterrows()],
     "detectable": [detectable(r) for _, r in verdict.iterrows()],
 }, index=pd.Index([short[c] for c in verdict.claim], name="claim"))
 display(pages.table(claims_shown))
@@ -348,9 +351,9 @@ notes = re.sub(r"\bce2\b", "ce²", notes).replace(">=", "≥").replace(" -0", " 
 display(Markdown(
     f"*Notes.* Claims 4 and 5 are claims 2 and 3 among the configurations shown accuracy-kept. "
     f"The *share* is the 95% interval for the share of configurations that truly change in the "
-    f"claim's direction; τ is the spread of the true changes (upper 95% bound in brackets), ρ "
+    f"claim's direction; τ is the spread of the true changes (its upper 95% bound after ≤), ρ "
     f"Spearman's correlation of the accuracy and calibration changes; *mean Δ* is the change "
-    f"averaged over configurations; *detectable* is the common change (τ rows: the spread) that "
+    f"averaged over configurations, with its 95% interval; *detectable* is the common change (τ rows: the spread) that "
     f"would give \"yes\" with 80% power. Calibration is tested on ce², shown on the ECE scale "
     f"at the run's median full-model level ({level_ce:.3f}). The rules:\n\n{notes}"))
 
@@ -358,11 +361,11 @@ display(Markdown(
 behind = {}
 for claim_name, row in verdict.set_index("claim").iterrows():
     scope = table.accuracy_kept if "where accuracy is kept" in claim_name else True
-    if row.metric == "accuracy":
+    if row.measure == "accuracy":
         named = table.configuration[table.accuracy_kept]
-    elif row.metric == "faith":
+    elif row.measure == "faith":
         named = table.configuration[(table.p_faith < alpha) & scope]
-    elif row.metric == "ce2":
+    elif row.measure == "ce2":
         named = table.configuration[(table.p_ce2 < alpha) & scope]
     else:
         named = pd.Series(dtype=str)

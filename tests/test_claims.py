@@ -185,3 +185,12 @@ def test_claims_depend_on_the_statistics_modules_only() -> None:
     assert reached <= {"claims", "changes", "claim_estimates", "claim_power", "calibration",
                        "calibration_change", "heterogeneity", "multiplicity", "seed_effects",
                        "stats"}, reached
+
+
+def test_each_claim_names_the_per_configuration_columns_it_tests():
+    """Pages look up a claim's configurations by `measure` (d_<measure>, p_<measure>)."""
+    verdict, table = cl.verdicts(_grid(), mde=False, n_resamples=200)
+    single = [m for m in verdict.measure if "," not in m]
+    assert set(single) == {"accuracy", "faith", "ce2"}
+    assert all(f"d_{m}" in table.columns for m in single)
+    assert all(f"p_{m}" in table.columns for m in single if m != "accuracy")

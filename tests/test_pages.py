@@ -71,8 +71,8 @@ def test_findings_become_linked_bullets_in_chapter_order(tmp_path):
     page = pages.write_findings_page(store.parent).read_text()
     bullets = [line for line in page.splitlines() if line.startswith("- ")]
     assert bullets == [
-        "- Accuracy held within 3 points. ({ref}`figure <fig-1-1>`)",
-        "- ECE rose from 0.05 to 0.12. ({ref}`table <tab-3-2>`)",
+        "- Accuracy held within 3 points ({ref}`figure <fig-1-1>`).",
+        "- ECE rose from 0.05 to 0.12 ({ref}`table <tab-3-2>`).",
     ]
     assert not [p for p in store.parent.iterdir() if p.name.startswith(".")]  # no temp files left
 
@@ -86,7 +86,7 @@ def test_resetting_a_chapter_drops_only_its_findings_and_names_the_run(tmp_path)
     assert data["chapters"]["01_pruning_method"]["findings"] == {}
     assert list(data["chapters"]["02_faithfulness"]["findings"]) == ["b"]
     page = pages.findings_markdown(data)
-    assert "One." not in page and "Two." in page
+    assert "One" not in page and "Two ({ref}`table <tab-2-1>`)." in page
 
 
 def test_the_page_names_the_profile_when_all_chapters_share_it(tmp_path):
@@ -212,3 +212,20 @@ def test_wording_helpers_follow_the_stated_rule():
     assert pages.listing([]) == "none" and pages.listing(["a", "b", "c"]) == "a, b and c"
     assert pages.tally(["rose", "rose", "undetermined"], ("rose", "fell", "undetermined")) == \
         "rose in 2, fell in 0 and was undetermined in 1"
+
+
+def test_p_values_are_shown_with_a_floor_and_fixed_decimals():
+    assert [pages.p_value(p) for p in (2.5e-10, 0.00081, 0.0084, 0.043, 0.66, 1.0)] == [
+        "<0.001", "<0.001", "0.008", "0.04", "0.66", "1.00"]
+    assert pages.p_value(float("nan")) == "–" and pages.p_value(None) == "–"
+
+
+def test_findings_links_sit_inside_their_sentence_and_a_shared_grid_is_named_once():
+    item = {"sentence": "Accuracy is kept.", "anchor": "tab-4-5", "grid": "16 configurations"}
+    data = {"chapters": {"04_cross_model": {"findings": {
+        "a": item | {"headline": 1}, "b": item | {"sentence": "Faith falls.", "headline": 2},
+        "c": item | {"sentence": "Detail here."}}}}}
+    page = pages.findings_markdown(data)
+    assert "Accuracy is kept ({ref}`table <tab-4-5>`; 16 configurations)." in page
+    assert "Faith falls ({ref}`table <tab-4-5>`)." in page
+    assert "- Detail here ({ref}`table <tab-4-5>`; 16 configurations)." in page

@@ -191,7 +191,7 @@ class _Claims:
         """An 'often' claim over `subset`: share bounds, Holm, mean, MDEs; sign is the claimed
         direction of the change (+1 up, -1 down) and null the boundary of a change."""
         o, m = self.o, self.est[metric]
-        row: dict[str, Any] = {"metric": what, "test_scale": SCALE[metric],
+        row: dict[str, Any] = {"metric": what, "measure": metric, "test_scale": SCALE[metric],
                                "configs": int(len(subset)), "often_share": o["often_share"]}
         slope = 0.0 if m.slope is None else m.slope[subset]
         if len(subset) == 0:
@@ -237,7 +237,7 @@ class _Claims:
                     ) -> dict[str, Any]:
         """Heterogeneity of the true changes over `subset` against tau_margin."""
         o, m = self.o, self.est[metric]
-        row: dict[str, Any] = {"metric": what, "test_scale": SCALE[metric],
+        row: dict[str, Any] = {"metric": what, "measure": metric, "test_scale": SCALE[metric],
                                "configs": int(len(subset)), "tau_margin": margin}
         if len(subset) < 2:
             row["evidence"] = f"{len(subset)} accuracy-kept configurations with {what} (need 2)"
@@ -276,7 +276,8 @@ class _Claims:
         o = self.o
         acc, ce2 = self.est["accuracy"], self.est["ce2"]
         k = len(acc.est)
-        row: dict[str, Any] = {"metric": "accuracy vs calibration", "test_scale": SCALE["ce2"],
+        row: dict[str, Any] = {"metric": "accuracy vs calibration", "measure": "accuracy, ce2",
+                               "test_scale": SCALE["ce2"],
                                "configs": k}
         if k < MIN_CONFIGS_RHO:
             row["evidence"] = f"only {k} configurations (need {MIN_CONFIGS_RHO})"
@@ -354,7 +355,7 @@ def _rules(o: dict[str, Any]) -> list[str]:
 
 
 COLUMNS = [
-    "claim", "verdict", "rule", "evidence", "metric", "test_scale", "configs", "often_share",
+    "claim", "verdict", "rule", "evidence", "metric", "measure", "test_scale", "configs", "often_share",
     "share_low", "share_high", "at_least_one_count", "at_least_one_p", "mean", "mean_low",
     "mean_high", "mean_p", "mde_config", "mde_mean", "mde_share", "mde_no", "margin_for_no",
     "tau", "tau_low", "tau_high", "tau_margin", "tau_ece_approx", "q", "q_p", "tau_p_above",
@@ -453,6 +454,8 @@ def verdicts(
 
 
 COLUMN_NOTES = {
+    "measure": "the stem of the per-configuration columns the claim tests (d_<measure>, "
+               "p_<measure>): accuracy, faith or ce2",
     "share_low": "lower bound on the share of configurations truly changed in the claimed"
                  " direction (kept, for accuracy)",
     "share_high": "upper bound on that share, from the configurations shown within the margin",

@@ -69,6 +69,16 @@ def ci(est: float, low: float, high: float, digits: int = 2, signed: bool = True
     return interval_text(est, low, high, digits=digits, signed=signed).replace("-", "−")
 
 
+def p_value(p: float) -> str:
+    """A p-value for tables and prose: '<0.001' below 0.001, three decimals below 0.01, else two;
+    '–' when it is missing."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+
+
 def yes_no(value: Any) -> str:
     """'yes' / 'no' for a truth value, '–' when it is missing."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -337,15 +347,20 @@ def findings_markdown(data: Mapping[str, Any]) -> str:
         return PLACEHOLDER
     items = [item for entry in chapters.values() for item in entry["findings"].values()]
 
-    def linked(item: Mapping[str, Any]) -> str:
-        grid = f"; {item['grid']}" if item.get("grid") else ""
-        return (f"{item['sentence']} ({{ref}}`{_link_text(item['anchor'])} <{item['anchor']}>`"
-                f"{grid})")
+    def linked(item: Mapping[str, Any], grid_shown: bool = True) -> str:
+        # "Sentence (table; grid)." : the link sits inside the sentence, before its full stop
+        text = item["sentence"].rstrip()
+        stop = text[-1] if text.endswith((".", "!", "?")) else ""
+        grid = f"; {item['grid']}" if item.get("grid") and grid_shown else ""
+        return (f"{text[:len(text) - len(stop)]} ({{ref}}`{_link_text(item['anchor'])} "
+                f"<{item['anchor']}>`{grid}){stop}")
 
     heads = sorted((i for i in items if i.get("headline")), key=lambda i: i["headline"])
     lines = []
-    if heads:
-        lines += ["**In short.** " + " ".join(linked(i) for i in heads), "", "**In detail.**", ""]
+    if heads:  # a grid already named in the paragraph is not repeated
+        said = [linked(h, k == 0 or h.get("grid") != heads[k - 1].get("grid"))
+                for k, h in enumerate(heads)]
+        lines += ["**In short.** " + " ".join(said), "", "**In detail.**", ""]
     lines += [f"- {linked(i)}" for i in items if not i.get("headline")]
     runs = {json.dumps(e.get("run") or {}, sort_keys=True) for e in chapters.values()}
     if len(runs) == 1 and (only := json.loads(runs.pop())).get("profile"):
