@@ -428,7 +428,7 @@ pages.record_finding(
     f"The claim that faithfulness fluctuates across configurations where accuracy is kept "
     f"{word[v[c[5]]]}, the same claim for calibration {word[v[c[6]]]}, and the claim that "
     f"accuracy is a poor proxy for calibration change {word[v[c[7]]]}: read each "
-    f"“undetermined” beside the effect the run could detect (Table 4.5).", "tab-4-5",
+    f"“undetermined” beside the effect the run could detect.", "tab-4-5",
     grid=grid_text, headline=3)
 glue("ch4-n-kept", f"{len(kept_rows)} of {len(table)}", display=False)
 glue("ch4-half-acc", f"{half:.3f}", display=False)
