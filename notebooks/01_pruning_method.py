@@ -472,7 +472,7 @@ display(pages.table(grouped(crit_table, {
     "Δ accuracy [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                          zip(crit_table.d_accuracy, crit_table.d_accuracy_low,
                              crit_table.d_accuracy_high, strict=True)],
-    "ce (p of a rise)": [f"{a:.2f} → {b:.2f} ({pages.p_value(p)})" for a, b, p in
+    "ce (p of a rise)": [f"{a:.2f}→{b:.2f} ({pages.p_value(p)})" for a, b, p in
                          zip(crit_table.ce_full, crit_table.ce_pruned, crit_table.p_ce2,
                              strict=True)],
     "Δ faithfulness [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
@@ -497,7 +497,7 @@ if {"similarity", "greedy_kl"} <= set(criteria):
         "Δ accuracy [95%]": [pages.ci(e, lo, hi) for e, lo, hi in
                              zip(contrast.d_accuracy, contrast.d_accuracy_low,
                                  contrast.d_accuracy_high, strict=True)],
-        "ce (p of greedy_kl higher)": [f"{a:.2f} → {b:.2f} ({pages.p_value(p)})" for a, b, p in
+        "ce (p of greedy_kl higher)": [f"{a:.2f}→{b:.2f} ({pages.p_value(p)})" for a, b, p in
                                        zip(contrast.ce_full, contrast.ce_pruned, contrast.p_ce2,
                                            strict=True)],
         "Δ faithfulness [95%]": [pages.ci(e, lo, hi) for e, lo, hi in

@@ -280,10 +280,12 @@ else:
 # Table 4.5 decides each claim of the paper's abstract by the rule in its footnote, on all
 # configurations together. One word means one thing throughout: a change happens **often** when
 # a 95% lower confidence bound on the *share* of configurations that truly change (closed testing
-# with Simes' tests, Goeman and Solari 2011) reaches `often_share`. Beside each verdict stand two
-# weaker statements, *in at least one configuration* and *on average*, and the smallest effect
-# the run could have detected with 80% power: an "undetermined" next to a large detectable
-# effect says the sample is too small, not that nothing happens.
+# with Simes' tests, Goeman and Solari 2011) reaches `often_share`. Beside each verdict stand a
+# weaker statement, the change *on average* over configurations with its interval, and the
+# smallest effect the run could have detected with 80% power (MDE): an "undetermined" next to a
+# large MDE says the sample is too small, not that nothing happens. The list under the table
+# names the configurations behind each claim, the weakest statement (*in at least one
+# configuration*).
 #
 # (tab-4-5)=
 # **Table 4.5** The paper's claims and their verdicts on this run. Shares are of configurations;
@@ -319,8 +321,8 @@ def mean_change(row: pd.Series) -> str:
     scale = ece_scale if row.measure == "ce2" else float
     low, high = (row.get("mean_low", np.nan), row.get("mean_high", np.nan))
     if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{scale(row['mean']):+.3f}".replace("-", "−")
-    return pages.ci(scale(row["mean"]), scale(low), scale(high), digits=3)
+        return f"{scale(row['mean']):+.2f}".replace("-", "−")
+    return pages.ci(scale(row["mean"]), scale(low), scale(high))
 
 
 def detectable(row: pd.Series) -> str:
@@ -343,7 +345,7 @@ claims_shown = pd.DataFrame({
     "verdict": list(verdict.verdict),
     "share / spread": [share_or_spread(r) for _, r in verdict.iterrows()],
     "mean Δ [95%]": [mean_change(r) for _, r in verdict.iterrows()],
-    "detectable": [detectable(r) for _, r in verdict.iterrows()],
+    "MDE": [detectable(r) for _, r in verdict.iterrows()],
 }, index=pd.Index([short[c] for c in verdict.claim], name="claim"))
 display(pages.table(claims_shown))
 notes = "\n".join(f"{i}. {rule}" for i, rule in enumerate(verdict.rule, 1))
@@ -353,8 +355,8 @@ display(Markdown(
     f"The *share* is the 95% interval for the share of configurations that truly change in the "
     f"claim's direction; τ is the spread of the true changes (its upper 95% bound after ≤), ρ "
     f"Spearman's correlation of the accuracy and calibration changes; *mean Δ* is the change "
-    f"averaged over configurations, with its 95% interval; *detectable* is the common change (τ rows: the spread) that "
-    f"would give \"yes\" with 80% power. Calibration is tested on ce², shown on the ECE scale "
+    f"averaged over configurations, with its 95% interval; *MDE*, the minimum detectable "
+    f"effect, is the common change (τ rows: the spread) that would give \"yes\" with 80% power. Calibration is tested on ce², shown on the ECE scale "
     f"at the run's median full-model level ({level_ce:.3f}). The rules:\n\n{notes}"))
 
 # %% tags=["hide-input"]
@@ -437,7 +439,7 @@ glue("ch4-method", method, display=False)
 
 # %% [markdown]
 # A verdict is about *these* models, tasks, sample sizes and rules. Small models are fragile and
-# the samples small, so "undetermined" is common; read the *detectable* column before reading an
+# the samples small, so "undetermined" is common; read the *MDE* column before reading an
 # "undetermined" as "no".
 #
 # ## Exercises
@@ -491,7 +493,7 @@ glue("ch4-method", method, display=False)
 # :class: dropdown
 #
 # **What to change:** `n_examples: 400` (this run used {glue:text}`ch4-n`). **What to look
-# at:** the *detectable* column of Table 4.5 shrinks by about $1/\sqrt{2}$; an "undetermined"
+# at:** the *MDE* column of Table 4.5 shrinks by about $1/\sqrt{2}$; an "undetermined"
 # whose detectable effect falls below the effects you consider plausible is one more examples can
 # decide. The verdicts of claims 6 and 7 (fluctuation) do not move with the sample size alone
 # when the true changes are equal: they test a spread, not a mean.
