@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+import pytest
 
 TEST_CACHE_ENV = "PRUNING_BOOK_TEST_CACHE"
 _made: list[str] = []
@@ -42,3 +45,15 @@ def pytest_unconfigure(config) -> None:
     """Remove the session's temporary model cache."""
     for folder in _made:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch) -> Path:
+    """A model cache with nothing converted in it, for this test only (even under
+    PRUNING_BOOK_TEST_CACHE)."""
+    from helpers.models import CACHE_ENV
+
+    folder = tmp_path / "model-cache"
+    folder.mkdir()
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder

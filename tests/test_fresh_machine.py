@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import book, models, plan
+from helpers import book, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted((ROOT / "params").glob("*.yml"))
-
-
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    folder.mkdir()
-    monkeypatch.setenv(models.CACHE_ENV, str(folder))
-    return folder
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=[p.stem for p in PROFILES])

@@ -24,14 +24,6 @@ PROFILES = sorted((ROOT / "params").glob("*.yml"))
 ROW = re.compile(r"^\| (?P<cells>.+) \|$")
 
 
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "model-cache"
-    folder.mkdir()
-    monkeypatch.setenv(models.CACHE_ENV, str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[str, Path]:
     """The page as the build writes it (every profile), with an empty model cache."""
