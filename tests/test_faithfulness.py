@@ -127,6 +127,36 @@ def test_misaligned_or_stale_attributions_are_caught():
         evaluate(other, tok, attrs)
 
 
+@pytest.mark.parametrize("method", ["lrp", "input_x_gradient", "occlusion"])
+def test_recorded_full_probability_equals_a_second_scoring(method, monkeypatch):
+    model, tok = tiny_model("llama"), TinyTokenizer()
+    attrs = run(model, tok, method)
+    calls = []
+    real = faithfulness.body_logits
+
+    def counting(*args, **kwargs):
+        calls.append(list(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(faithfulness, "body_logits", counting)
+    scored = evaluate(model, tok, attrs)
+    recorded = evaluate(model, tok, attrs, recorded_full=True)
+    bodies = {tuple(b) for b in encode_bodies(tok, TASK, EXAMPLES)}
+    # only the full inputs are not scored again (a one-token body is also its own top-1)
+    saved = set(calls[0]) - set(calls[1])
+    assert saved and saved <= bodies and set(calls[1]) <= set(calls[0])
+    np.testing.assert_allclose(recorded.p_full, scored.p_full, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(recorded.p_without, scored.p_without, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(recorded.p_only, scored.p_only, rtol=0, atol=1e-6)
+    # an attribution without a recorded probability has its full input scored
+    attrs[1].prob = float("nan")
+    calls.clear()
+    again = evaluate(model, tok, attrs, recorded_full=True)
+    assert tuple(encode_bodies(tok, TASK, EXAMPLES[1:2])[0]) in set(calls[0])
+    assert len(encode_bodies(tok, TASK, EXAMPLES[1:2])[0]) > 1
+    np.testing.assert_allclose(again.p_full, scored.p_full, rtol=0, atol=1e-5)
+
+
 def test_agreement():
     ids = [5, 6, 7, 8, 9]
     a = Attribution(list("abcde"), ids, np.array([5.0, 4, 3, 2, 1]), 0, "x")

@@ -26,7 +26,8 @@ Definitions (DeYoung et al. 2020), with choices that are ours (the paper's are n
 - Ranking: attribution score descending, ties broken by position (earlier first), so rankings
   are deterministic (a constant attribution ranks left to right). Scores are signed: a token
   that argues against the label ranks last.
-- Speed: the full bodies and every perturbed body (every example x fraction x {without, only},
+- Speed: p(y|x) can come from the forward that made each attribution (`recorded_full`), and
+  the full bodies (otherwise) and every perturbed body (every example x fraction x {without, only},
   and every method when several are evaluated together) are deduplicated and scored through one
   batched `scoring.body_logits` call.
 """
@@ -168,13 +169,17 @@ def comprehensiveness_sufficiency(
     demos: Sequence[Example] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    recorded_full: bool = False,
+    share: bool = False,
 ) -> Faithfulness:
-    """Comprehensiveness, sufficiency and AOPC of one method's attributions (see module doc)."""
+    """Comprehensiveness, sufficiency and AOPC of one method's attributions (see module doc;
+    `recorded_full` and `share` as in `faithfulness_by_method`)."""
     methods = {a.method for a in attributions} or {"attribution"}
     name = next(iter(methods)) if len(methods) == 1 else "mixed"
     return faithfulness_by_method(
         model, tokenizer, task, examples, {name: attributions}, fractions=fractions, shots=shots,
         seed=seed, demos=demos, batch_size=batch_size, progress=progress,
+        recorded_full=recorded_full, share=share,
     )[name]
 
 
@@ -191,8 +196,17 @@ def faithfulness_by_method(
     demos: Sequence[Example] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    recorded_full: bool = False,
+    share: bool = False,
 ) -> dict[str, Faithfulness]:
-    """`comprehensiveness_sufficiency` for several methods at once, sharing one scoring call."""
+    """`comprehensiveness_sufficiency` for several methods at once, sharing one scoring call.
+
+    With `recorded_full`, p(y|x) is the probability each attribution recorded in the forward
+    that computed it (where it has one) instead of a second scoring of the full input: only for
+    attributions made with this very model and prompt, since the check for stale ones is off.
+    `share` keeps the perturbed inputs' hidden states for pruned variants of the model
+    (`depth_reuse`; the perturbations that coincide with theirs start above the shared layers).
+    """
     fractions = tuple(float(f) for f in fractions)
     if not fractions:
         raise ValueError("need at least one fraction")
@@ -203,7 +217,11 @@ def faithfulness_by_method(
     def row(tokens: Iterable[int]) -> int:
         return rows.setdefault(tuple(tokens), len(rows))
 
-    full = [row(b) for b in bodies]
+    recorded = {name: np.array([a.prob for a in attrs], dtype=float)
+                for name, attrs in attributions.items()} if recorded_full else {}
+    missing = set(range(len(bodies))) if not recorded_full else {
+        i for p in recorded.values() for i in np.flatnonzero(~np.isfinite(p)).tolist()}
+    full = [row(b) if i in missing else -1 for i, b in enumerate(bodies)]
     empty = row(())
     plans = {}
     for name, attrs in attributions.items():
@@ -221,16 +239,19 @@ def faithfulness_by_method(
 
     probs = softmax(
         body_logits(model, tokenizer, prompt, list(rows), batch_size=batch_size,
-                    progress=progress, desc="faithfulness")
+                    progress=progress, desc="faithfulness", share=share)
     )
-    p_full_all = probs[full]
+    p_full_all = probs[full]  # rows of -1 (not scored) are replaced below
     out = {}
     for name, (attrs, ks, without, only) in plans.items():
         target = np.array([a.target for a in attrs], dtype=int)
         picked = np.arange(len(target))
         p_full = p_full_all[picked, target]
+        if recorded_full:
+            p_full = np.where(np.isfinite(recorded[name]), recorded[name], p_full)
         stale = [a.uid or str(i) for i, a in enumerate(attrs)
-                 if np.isfinite(a.prob) and abs(a.prob - p_full[i]) > _PROB_TOLERANCE]
+                 if not recorded_full and np.isfinite(a.prob)
+                 and abs(a.prob - p_full[i]) > _PROB_TOLERANCE]
         if stale:
             warnings.warn(
                 f"{name}: the full-input probability differs from the one recorded at attribution "

@@ -48,7 +48,7 @@ def greedy_kl_order(
 
     def logits() -> np.ndarray:
         return scoring.body_logits(model, tokenizer, prompt, bodies, batch_size=batch_size,
-                                   progress=False)
+                                   progress=False, share=True)
 
     full = logits()
     order: list[int] = []

@@ -38,7 +38,8 @@ def ablation_deltas(
 
     def nll() -> np.ndarray:
         return label_nll(scoring.body_logits(model, tokenizer, prompt, bodies,
-                                             batch_size=batch_size, progress=False), labels)
+                                             batch_size=batch_size, progress=False, share=True),
+                         labels)
 
     full = nll()
     n = pruning.n_layers(model)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from . import pruning
+from . import depth_reuse, pruning
 from .models import default_dtype, load_model, model_revision, resolve_device
 
 
@@ -18,8 +18,10 @@ class ModelPool:
     when `get` or `full` is called again, so finish using it first.
     """
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto",
+                 reuse_bytes: int = depth_reuse.DEFAULT_MAX_BYTES) -> None:
         self.device = str(resolve_device(device))
+        self.reuse_bytes = reuse_bytes
         self._full: dict[str, tuple] = {}
         self._dropped: tuple[int, ...] = ()  # layers this pool has dropped on the loaded model
 
@@ -28,6 +30,8 @@ class ModelPool:
             self._full.clear()  # one model at a time keeps memory flat across a long grid
             self._dropped = ()
             self._full[name] = load_model(name, device=self.device)
+            # only attention sub-layers change on a pooled model: its variants share depth
+            depth_reuse.enable(self._full[name][0], self.reuse_bytes)
         model, tok = self._full[name]
         now, wanted = set(self._dropped), set(layers)
         if now - wanted:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from transformers import Cache
 
+from . import depth_reuse
 from .calibration import softmax
 from .progress import progress as progress_bar
 from .tasks import DEFAULT_SHOTS, Example, Task, demonstrations
@@ -198,25 +199,37 @@ def body_logits(
     progress: bool = True,
     desc: str = "scoring",
     with_mass: bool = False,
+    share: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Label-set logits (n, n_labels) for each body inside the prompt frame, in batches (with
-    `with_mass`, also each row's log label-word mass, see `frame_logits`)."""
+    `with_mass`, also each row's log label-word mass, see `frame_logits`).
+
+    Where depth reuse is on for the model (`depth_reuse.enable`), a batch starts above the
+    layers whose states are stored for all its rows; `share` stores this call's states for
+    other pruned variants scoring the same bodies (leave it off for one-off rows).
+    """
     if len(bodies) == 0:
         empty = np.zeros((0, len(prompt.label_ids)), dtype=np.float32)
         return (empty, np.zeros(0, dtype=np.float32)) if with_mass else empty
     kv = prefix_cache(model, prompt)
     rows = [list(b) + list(prompt.suffix_ids) for b in bodies]
-    # similar lengths together: less padding, fewer distinct positions to project
-    order = np.argsort([len(r) for r in rows], kind="stable")
+    # rows that can start at the same depth together, then similar lengths together (less
+    # padding, fewer distinct positions to project)
+    depth = np.asarray(depth_reuse.start_layers(model, prompt.prefix_ids, rows))
+    order = np.lexsort(([len(r) for r in rows], -depth))
     out = np.zeros((len(rows), len(prompt.label_ids)), dtype=np.float32)
     mass = np.zeros(len(rows), dtype=np.float32)
     device = _device(model)
-    starts = range(0, len(rows), batch_size)
-    for start in progress_bar(starts, desc=desc, enabled=progress):
-        idx = order[start : start + batch_size]
-        ids, lengths = rows_to_batch([rows[i] for i in idx], pad_id(tokenizer), device)
-        logits, log_mass = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths,
-                                        with_mass=True)
+    batches = []
+    for d in np.unique(depth)[::-1]:
+        group = order[depth[order] == d]
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    for idx in progress_bar(batches, desc=desc, enabled=progress):
+        batch = [rows[i] for i in idx]
+        ids, lengths = rows_to_batch(batch, pad_id(tokenizer), device)
+        with depth_reuse.reusing(model, prompt.prefix_ids, batch, record=share):
+            logits, log_mass = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths,
+                                            with_mass=True)
         out[idx], mass[idx] = logits.cpu().numpy(), log_mass.cpu().numpy()
     return (out, mass) if with_mass else out
 
@@ -232,13 +245,15 @@ def label_logits(
     batch_size: int = 16,
     progress: bool = True,
     with_mass: bool = False,
+    share: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Next-token logits of each label word's first token, shape (n, n_labels) (with `with_mass`,
-    also each example's log label-word mass)."""
+    also each example's log label-word mass; `share` as in `body_logits`)."""
     prompt = build_prompt(tokenizer, task, shots=shots, seed=seed)
     return body_logits(
         model, tokenizer, prompt, encode_bodies(tokenizer, task, examples),
         batch_size=batch_size, progress=progress, desc=f"scoring {task.name}", with_mass=with_mass,
+        share=share,
     )
 
 

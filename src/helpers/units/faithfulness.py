@@ -61,7 +61,7 @@ def compute(job: Job) -> dict:
     unit, cfg = job.unit, job.unit.config
     method, n, fractions = unit.arg("method"), unit.arg("n_examples"), unit.arg("fractions")
     options = dict(unit.arg("options"))
-    batch = max(1, unit.settings.batch_size // 2)
+    batch = max(1, unit.settings.batch_size // 2)  # attribution keeps activations for a backward
     layers = job.layers()
     model, tok = job.pool.get(cfg.model, layers)
     task = get_task(cfg.task)
@@ -72,7 +72,8 @@ def compute(job: Job) -> dict:
     seconds = time.perf_counter() - start
     result = faith.comprehensiveness_sufficiency(
         model, tok, task, examples, attributions, fractions=fractions, shots=cfg.shots,
-        seed=cfg.demo_seed, batch_size=max(batch, 16))
+        seed=cfg.demo_seed, batch_size=2 * unit.settings.batch_size, recorded_full=True,
+        share=not cfg.pruned)  # a pruned variant reuses the full model's perturbed inputs
     fixed_scores: list = [None] * len(examples)
     full = job.deps.get("full")
     if full is not None:
@@ -132,7 +133,7 @@ def cost(unit: Unit) -> Cost:
     shape, dropped, body, _, context = costs.prompt(unit.config)
     n, fractions = unit.arg("n_examples"), unit.arg("fractions")
     fwd, bwd = method_passes(unit.arg("method"), dict(unit.arg("options")), body)
-    erase = 2 * len(fractions) + 2  # without / only top-k per fraction, full, empty
+    erase = 2 * len(fractions) + 1  # without / only top-k per fraction, empty (p(y|x) recorded)
     as_forward = n * body * (fwd + erase + 2 * bwd)  # a backward costs two forwards
     return Cost(forward=n * (fwd + erase), backward=n * bwd, tokens=n * body * (fwd + erase + bwd),
                 flops=shape.forward_flops(as_forward, context, dropped), rate="faithfulness")

@@ -44,7 +44,7 @@ def compute(job: Job) -> dict:
     task = get_task(cfg.task)
     test = load_task(cfg.task, split="test", n=cfg.n_examples, seed=cfg.seed)
     held = load_task(cfg.task, split="calibration", n=cfg.n_calibration, seed=cfg.seed)
-    kw = dict(shots=cfg.shots, seed=cfg.demo_seed, batch_size=s.batch_size)
+    kw = dict(shots=cfg.shots, seed=cfg.demo_seed, batch_size=s.batch_size, share=True)
     logits, log_mass = scoring.label_logits(model, tok, task, test, with_mass=True, **kw)
     cal_logits = scoring.label_logits(model, tok, task, held, **kw)
     y, y_cal = [e.label for e in test], [e.label for e in held]
