@@ -402,7 +402,8 @@ if notebooks_run.get("profile"):
 #   coincide with its full model's, each greedy-KL candidate, each single-layer ablation of the
 #   oracle), the pruned forward starts above the shared layers (`helpers.depth_reuse`); where
 #   the batches are the same, its results are bit-identical to a forward from the first layer.
-#   Dropping the last quarter of the layers then costs about a quarter of a forward.
+#   Scoring with the last quarter of the layers dropped then costs a fifth to a quarter of a
+#   full forward.
 # - *One forward fewer per example.* The faithfulness metrics take p(y|x) from the forward
 #   that computed the attribution instead of scoring the full input again.
 # - *Not a cost:* weight gradients (Captum differentiates with respect to the inputs only), so
