@@ -30,6 +30,15 @@ def _plain(model, tok, layers):
             depth_reuse._stores[model] = store
 
 
+def _warmed(arch: str, batch_size: int, **store_kw):
+    """A tiny model with depth reuse on, after its full model scored (and stored) the toy rows."""
+    model, tok = tiny_model(arch), TinyTokenizer()
+    prompt, bodies = _rows(tok)
+    store = depth_reuse.enable(model, **store_kw)
+    body_logits(model, tok, prompt, bodies, batch_size=batch_size, progress=False, share=True)
+    return model, tok, prompt, bodies, store
+
+
 @pytest.mark.parametrize("arch", ["llama", "gemma3_text", "qwen3", "gpt2", "opt"])
 def test_pruned_variants_reusing_depth_match_plain_forwards(arch):
     model, tok = tiny_model(arch), TinyTokenizer()
@@ -62,10 +71,7 @@ def test_full_model_repeating_the_same_rows_skips_every_layer():
 
 
 def test_other_prefix_or_unshared_rows_are_computed_in_full():
-    model, tok = tiny_model("llama"), TinyTokenizer()
-    prompt, bodies = _rows(tok)
-    store = depth_reuse.enable(model)
-    body_logits(model, tok, prompt, bodies, batch_size=4, progress=False, share=True)
+    model, tok, prompt, bodies, store = _warmed("llama", 4)
     other = build_prompt(tok, TASK, demos=DEMOS[::-1])
     hits = store.hits
     with pruning.attention_dropped(model, [3]):
@@ -82,10 +88,7 @@ def test_other_prefix_or_unshared_rows_are_computed_in_full():
 
 
 def test_a_store_smaller_than_one_batch_keeps_results_exact():
-    model, tok = tiny_model("gemma3_text"), TinyTokenizer()
-    prompt, bodies = _rows(tok)
-    store = depth_reuse.enable(model, max_bytes=2_000)
-    body_logits(model, tok, prompt, bodies, batch_size=3, progress=False, share=True)
+    model, tok, prompt, bodies, store = _warmed("gemma3_text", 3, max_bytes=2_000)
     assert store.bytes <= 2_000
     with pruning.attention_dropped(model, [2, 3]):
         got = body_logits(model, tok, prompt, bodies, batch_size=3, progress=False, share=True)
@@ -116,10 +119,7 @@ def test_layers_are_restored_and_a_wrapper_already_there_is_kept():
 
 
 def test_layers_returning_tuples_are_never_skipped():
-    model, tok = tiny_model("falcon"), TinyTokenizer()
-    prompt, bodies = _rows(tok)
-    store = depth_reuse.enable(model)
-    body_logits(model, tok, prompt, bodies, batch_size=4, progress=False, share=True)
+    model, tok, prompt, bodies, store = _warmed("falcon", 4)
     assert not store.supported and len(store) == 0
     with pruning.attention_dropped(model, [3]):
         got = body_logits(model, tok, prompt, bodies, batch_size=4, progress=False)

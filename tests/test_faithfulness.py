@@ -36,6 +36,19 @@ def evaluate(model, tok, attrs, examples=EXAMPLES, **kw):
                                          progress=False, **kw)
 
 
+def scored_rows(monkeypatch) -> list[list]:
+    """Record the rows of every `body_logits` call `faithfulness` makes (one list per call)."""
+    calls = []
+    real = faithfulness.body_logits
+
+    def counting(*args, **kwargs):
+        calls.append(list(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(faithfulness, "body_logits", counting)
+    return calls
+
+
 def test_top_k_counts_and_ties():
     assert [n_top(7, f) for f in DEFAULT_FRACTIONS] == [1, 1, 1, 2, 4]
     assert [n_top(30, f) for f in DEFAULT_FRACTIONS] == [1, 2, 3, 6, 15]
@@ -86,14 +99,7 @@ def test_planted_token_gives_hand_computed_values():
 
 def test_all_perturbations_are_scored_in_one_deduplicated_call(monkeypatch):
     model, tok = tiny_model("llama"), TinyTokenizer()
-    calls = []
-    real = faithfulness.body_logits
-
-    def counting(*args, **kwargs):
-        calls.append(list(args[3]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(faithfulness, "body_logits", counting)
+    calls = scored_rows(monkeypatch)
     tok(" great was film the")  # ids descending along the body: reordering would show
     body = encode_bodies(tok, TASK, EXAMPLES[:1])[0]  # ' the', ' film', ' was', ' great'
     assert body == sorted(body, reverse=True)
@@ -131,14 +137,7 @@ def test_misaligned_or_stale_attributions_are_caught():
 def test_recorded_full_probability_equals_a_second_scoring(method, monkeypatch):
     model, tok = tiny_model("llama"), TinyTokenizer()
     attrs = run(model, tok, method)
-    calls = []
-    real = faithfulness.body_logits
-
-    def counting(*args, **kwargs):
-        calls.append(list(args[3]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(faithfulness, "body_logits", counting)
+    calls = scored_rows(monkeypatch)
     scored = evaluate(model, tok, attrs)
     recorded = evaluate(model, tok, attrs, recorded_full=True)
     bodies = {tuple(b) for b in encode_bodies(tok, TASK, EXAMPLES)}

@@ -217,15 +217,16 @@ def faithfulness_by_method(
     def row(tokens: Iterable[int]) -> int:
         return rows.setdefault(tuple(tokens), len(rows))
 
-    recorded = {name: np.array([a.prob for a in attrs], dtype=float)
-                for name, attrs in attributions.items()} if recorded_full else {}
-    missing = set(range(len(bodies))) if not recorded_full else {
-        i for p in recorded.values() for i in np.flatnonzero(~np.isfinite(p)).tolist()}
-    full = [row(b) if i in missing else -1 for i, b in enumerate(bodies)]
+    for name, attrs in attributions.items():
+        _check_alignment(name, attrs, bodies)
+    # p(y|x) per method: recorded by the attribution's forward, or NaN where it is to be scored
+    p_full = {name: np.array([a.prob if recorded_full else np.nan for a in attrs], dtype=float)
+              for name, attrs in attributions.items()}
+    full = {i: row(b) for i, b in enumerate(bodies)
+            if any(not np.isfinite(p[i]) for p in p_full.values())}
     empty = row(())
     plans = {}
     for name, attrs in attributions.items():
-        _check_alignment(name, attrs, bodies)
         ks = np.array([[n_top(len(b), f) for f in fractions] for b in bodies], dtype=int)
         without = np.zeros(ks.shape, dtype=int)
         only = np.zeros(ks.shape, dtype=int)
@@ -241,17 +242,16 @@ def faithfulness_by_method(
         body_logits(model, tokenizer, prompt, list(rows), batch_size=batch_size,
                     progress=progress, desc="faithfulness", share=share)
     )
-    p_full_all = probs[full]  # rows of -1 (not scored) are replaced below
     out = {}
     for name, (attrs, ks, without, only) in plans.items():
         target = np.array([a.target for a in attrs], dtype=int)
-        picked = np.arange(len(target))
-        p_full = p_full_all[picked, target]
-        if recorded_full:
-            p_full = np.where(np.isfinite(recorded[name]), recorded[name], p_full)
+        p = p_full[name]
+        for i, r in full.items():
+            if not np.isfinite(p[i]):
+                p[i] = probs[r, target[i]]
         stale = [a.uid or str(i) for i, a in enumerate(attrs)
                  if not recorded_full and np.isfinite(a.prob)
-                 and abs(a.prob - p_full[i]) > _PROB_TOLERANCE]
+                 and abs(a.prob - p[i]) > _PROB_TOLERANCE]
         if stale:
             warnings.warn(
                 f"{name}: the full-input probability differs from the one recorded at attribution "
@@ -266,7 +266,7 @@ def faithfulness_by_method(
             n_tokens=np.array([len(b) for b in bodies], dtype=int),
             k=ks,
             target=target,
-            p_full=p_full,
+            p_full=p,
             p_without=probs[without, target[:, None]],
             p_only=probs[only, target[:, None]],
             p_empty=probs[empty, target],
