@@ -437,7 +437,10 @@ def notebooks_view(results: dict) -> pd.DataFrame:
     seconds = _get(results, "notebooks", "seconds") or {}
     if not seconds:
         return pd.DataFrame()
-    minutes = {k: v / 60 for k, v in seconds.items()}
+    from helpers.book import UNITS
+
+    names = {UNITS: "units of every chapter (computed first)"}
+    minutes = {names.get(k, k): v / 60 for k, v in seconds.items()}
     minutes["all chapters"] = sum(minutes.values())
     return pd.DataFrame({"wall time (min)": [sig(v, 2) for v in minutes.values()]},
                         index=pd.Index(list(minutes), name="chapter"))

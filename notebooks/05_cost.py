@@ -373,7 +373,8 @@ show(report.label_probs_view(results) if results else None)
 
 # %% [markdown]
 # (tab-cost-notebooks)=
-# **Table C.5. Wall time of each chapter** in the book run the benchmark recorded.
+# **Table C.5. Wall time of each chapter** in the book run the benchmark recorded (a run that
+# computed every chapter's units first lists them on a line of their own).
 
 # %% tags=["hide-input"]
 show(report.notebooks_view(results) if results else None)

@@ -146,6 +146,34 @@ def test_expansion_has_dependencies_first_and_no_duplicates():
     assert seeds == {0, 1, 2}
 
 
+def test_reuse_order_puts_a_full_model_before_its_pruned_variants_on_the_same_rows():
+    """A permutation of the expansion; each model's units in one run, and each pruned scores or
+    faithfulness unit after the full model's unit of its kind on the same rows (depth reuse)."""
+    from helpers.workload import expand
+
+    todo = expand(ROOT / "params" / "default.yml")
+    order = grid.reuse_order(todo)
+    assert sorted(u.id for u in order) == sorted(u.id for u in todo)
+    models = [u.model for u in order]
+    assert all(models.index(m) + models.count(m) - 1 == len(models) - 1 - models[::-1].index(m)
+               for m in set(models))  # contiguous
+    position = {u.id: i for i, u in enumerate(order)}
+    checked = 0
+    for u in order:
+        if u.kind in ("scores", "faithfulness") and u.config.pruned:
+            full = next(f for f in order if f.kind == u.kind and f.model == u.model
+                        and f.config.identity() == u.config.unpruned().identity()
+                        and f.args == u.args)
+            assert position[full.id] < position[u.id], u.label()
+            checked += 1
+    assert checked > 40
+    # a smaller faithfulness sample on the same rows comes after the larger one
+    faith = [u for u in order if u.kind == "faithfulness" and not u.config.pruned
+             and u.arg("method") == "lrp" and u.model == "smollm2-135m" and u.config.task == "mr"
+             and u.config.demo_seed == 0]
+    assert [u.arg("n_examples") for u in faith] == [100, 32]
+
+
 def test_shards_keep_a_model_and_its_faithfulness_chains_together(tiny_folders, tmp_path):
     from helpers.workload import expand
 

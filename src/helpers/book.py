@@ -6,7 +6,8 @@
     python -m helpers.book notebooks     # write the Colab/Binder notebooks (see helpers.site)
     python -m helpers.book plan params/paper.yml   # units, tokens, predicted hours (helpers.plan)
 
-The text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
+Every unit the chapters read is computed first, in this process, models loaded once and in
+`grid.reuse_order`; then the text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
 profile's parameters injected, and written to book/chapters/ only when every cell succeeded
 (temporary file, then rename). A full run first removes every executed chapter and the recorded
 findings, so nothing stale can be built. Wall times of runs into book/chapters go to
@@ -40,6 +41,7 @@ from .profiles import ROOT
 # The reader sees this run's values in the chapter's parameter table (helpers.pages), so the
 # default and the injected parameter cells are dropped from the HTML (they stay in the .ipynb).
 HIDDEN_CELL_TAGS = ("parameters", "injected-parameters")
+UNITS = "00_units"  # the timings' entry for computing every chapter's units before they run
 ENGINE = "pruning-book"
 
 
@@ -218,35 +220,14 @@ def _write_timings(timings: dict[str, float], profile_path: str) -> None:
                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
-def prepare_models(profile: dict[str, Any], notebooks: tuple[str, ...] = NAMES,
-                   overrides: dict[str, Any] | None = None,
-                   line: prog.StatusLine | None = None) -> float:
-    """Convert the offline models the chapters will load, before any runs; returns seconds."""
-    from .models import OFFLINE_MODELS, offline_model_path
+def _return_freed_memory() -> None:
+    import ctypes
+    import gc
 
-    names = {m for nb in notebooks
-             for m in profiles.chapter_parameters(profile, nb, overrides)["models"]}
-    todo = sorted(n for n in names if n in OFFLINE_MODELS)
-    line = line or prog.StatusLine()
-    start = time.perf_counter()
-    stop = threading.Event()
-    current = {"name": "", "i": 0}
-
-    def loop() -> None:  # conversion is one long call: show that it is alive
-        while not stop.wait(0.5):
-            line.update(f"[book] preparing model {current['name']} "
-                        f"{prog.bar(current['i'], len(todo))}  {prog.clock(time.perf_counter() - start)}")
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        for i, name in enumerate(todo):
-            current.update(name=name, i=i)
-            offline_model_path(name)
-    finally:
-        stop.set()
-        thread.join()
-    return time.perf_counter() - start
+    gc.collect()
+    # glibc keeps freed heap pages in the process (2 GB after the default's units) unless trimmed
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def findings_dir(out_dir: Path) -> Path:
@@ -261,7 +242,10 @@ def _relative(path: str | os.PathLike) -> str:
 
 def run(profile_path: str, notebooks: tuple[str, ...] = NAMES, out_dir: str | None = None,
         **overrides: Any) -> dict[str, float]:
-    """Execute chapters in order on a profile (with overrides); returns the wall time of each.
+    """Compute the chapters' units, then execute the chapters in order; the wall time of each.
+
+    The units (`workload.expand`) run first in this process (`grid.compute_here`), so the
+    chapters only read the store; their time is the entry `UNITS` of the result.
 
     A chapter that fails leaves a placeholder page naming the command that re-runs it, the others
     still run, and the run ends with SystemExit listing the failures."""
@@ -278,11 +262,21 @@ def run(profile_path: str, notebooks: tuple[str, ...] = NAMES, out_dir: str | No
         for stale in [*out.glob("*.ipynb"), *out.glob("*.md")]:
             stale.unlink()
         findings.unlink(missing_ok=True)
+    from . import grid, workload  # they import torch: not for `check` and `plan`
+
     line = prog.StatusLine()
-    seconds = prepare_models(profile, tuple(notebooks), given, line)
+    seconds = workload.prepare_models(profile, tuple(notebooks), given, line)
     if seconds > 1:
         line.print(f"[book] offline models converted and cached in {seconds:.0f} s")
-    timings = {}
+    # every unit the chapters will read, in one process (models loaded once, depth reuse across
+    # chapters); a unit that fails here is recorded, and its chapter, computing it again, fails
+    line.print(f"[book] computing the units of {len(notebooks)} chapter(s) ...")
+    summary = grid.compute_here(workload.expand(profile, tuple(notebooks), given),
+                                profile=_relative(profile_path), line=line)
+    line.print(f"[book] units: {len(summary.computed)} computed, {len(summary.stored)} stored, "
+               f"{len(summary.failed)} failed, in {prog.clock(summary.wall_s)}")
+    _return_freed_memory()  # the models are gone; the chapters' kernels load their own
+    timings = {UNITS: summary.wall_s}
     shown = {k: v for k, v in given.items() if k != "results_dir"}
     failures = pages.load_failures(generated)
     for i, nb in enumerate(notebooks, 1):

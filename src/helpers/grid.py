@@ -7,8 +7,10 @@
     make grid PROFILE=params/paper.yml RUNNER=ray
 
 The units are `helpers.workload.expand(profile)`: exactly those the chapters declare, so that
-`make book` afterwards only reads the store. A runner works through units grouped by model, so a
-worker loads each model once and runs all of its units before the next. On Ray a group (or, with
+`make book` afterwards only reads the store (`make book` itself runs the local runner over its
+chapters' units before it executes them). A runner works through units grouped by model, so a
+worker loads each model once and runs all of its units before the next, those that run the same
+rows one after another (`reuse_order`). On Ray a group (or, with
 more workers than models, a shard of one model's units) is one task that asks for `num_gpus` GPUs
 (default: 1 on a cluster with GPUs, else 0) and `num_cpus` CPUs; Ray places the tasks. Workers
 share the store through its claims (`helpers.results`), so two runners, or a task Ray retried,
@@ -34,7 +36,7 @@ from . import progress as prog
 from . import units as unit_kinds
 from .results import CLAIM_TIMEOUT_S, HEARTBEAT_S, HOST, ResultStore, UnitBusy
 from .units import Unit
-from .workload import expand, store_root
+from .workload import expand, prepare_models, store_root
 
 RUNNERS = ("local", "ray")
 
@@ -140,6 +142,30 @@ def by_model(units: Iterable[Unit]) -> list[Unit]:
     return [u for group in order.values() for u in group]
 
 
+def _rows(unit: Unit) -> tuple:
+    c = unit.config
+    return () if c is None else (c.task, c.seed, c.n_examples, c.n_calibration, c.shots,
+                                 c.demo_seed)
+
+
+def reuse_order(units: Iterable[Unit]) -> list[Unit]:
+    """Units by model, then by the rows they run, each kind's unpruned and largest units first.
+
+    A model's units that run the same rows (task, sample, demonstrations) follow one another,
+    and within them each kind's full-model unit comes before its pruned ones (and a larger
+    faithfulness sample before a smaller), so that depth reuse (`helpers.depth_reuse`) finds the
+    states it can start from before its least-recently-used budget lets them go."""
+    groups: dict[tuple, list[Unit]] = {}
+    for u in by_model(units):
+        groups.setdefault((u.model, _rows(u)), []).append(u)
+    out: list[Unit] = []
+    for group in groups.values():
+        kinds = {k: i for i, k in enumerate(dict.fromkeys(u.kind for u in group))}
+        out += sorted(group, key=lambda u: (kinds[u.kind], u.config is not None and u.config.pruned,
+                                            -int(u.arg("n_examples") or 0)))
+    return out
+
+
 def shards(units: list[Unit], per_model: int = 1) -> list[list[Unit]]:
     """Split each model's units into up to `per_model` shards of about equal cost.
 
@@ -147,7 +173,7 @@ def shards(units: list[Unit], per_model: int = 1) -> list[list[Unit]]:
     and its full model's) stay in one shard; layer scores, needed by many, are computed by
     whichever shard asks first while the others wait for them."""
     out = []
-    for group in _groups(by_model(units)):
+    for group in _groups(reuse_order(units)):
         comps = _components(group)
         k = max(1, min(per_model, len(comps)))
         bins: list[list[Unit]] = [[] for _ in range(k)]
@@ -242,8 +268,6 @@ def run_grid(
     """Compute every unit of a profile (or only the `only` ids) with the chosen runner.
 
     `threads`: torch threads of the local runner (default: torch's own choice)."""
-    from .book import prepare_models
-
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}")
     problems = profiles.check(profile)
@@ -260,18 +284,30 @@ def run_grid(
                              "summary of the same profile and code")
         todo = [u for u in todo if u.id in set(wanted)]
     line = line or prog.StatusLine()
+    opts = {"heartbeat_s": heartbeat_s, "claim_timeout_s": claim_timeout_s}
+    if runner == "local":
+        # convert offline models once, not per worker
+        prepare_models(profiles.load_profile(profile), line=line)
+        return compute_here(todo, profile=str(profile), threads=threads, line=line, **opts)
     summary = GridSummary(profile=str(profile), runner=runner, total=len(todo))
     bar = _Progress(len(todo), summary, line)
     start = time.perf_counter()
-    # convert offline models once, not per worker
-    prepare_models(profiles.load_profile(profile), line=line)
-    opts = {"heartbeat_s": heartbeat_s, "claim_timeout_s": claim_timeout_s}
-    if runner == "local":
-        for ev in run_units(by_model(todo), threads=threads, **opts):
-            bar.handle(ev)
-    else:
-        _run_ray(todo, bar, address=address, workers=workers, gpus_per_task=gpus_per_task,
-                 cpus_per_task=cpus_per_task, shards_per_model=shards_per_model, **opts)
+    prepare_models(profiles.load_profile(profile), line=line)  # once, not per worker
+    _run_ray(todo, bar, address=address, workers=workers, gpus_per_task=gpus_per_task,
+             cpus_per_task=cpus_per_task, shards_per_model=shards_per_model, **opts)
+    summary.wall_s = time.perf_counter() - start
+    return summary
+
+
+def compute_here(units: list[Unit], *, profile: str = "", threads: int | None = None,
+                 line: prog.StatusLine | None = None, **opts: Any) -> GridSummary:
+    """Compute `units` in this process, in `reuse_order`, with the grid's bar; the summary."""
+    line = line or prog.StatusLine()
+    summary = GridSummary(profile=profile, runner="local", total=len(units))
+    bar = _Progress(len(units), summary, line)
+    start = time.perf_counter()
+    for ev in run_units(reuse_order(units), threads=threads, **opts):
+        bar.handle(ev)
     summary.wall_s = time.perf_counter() - start
     return summary
 

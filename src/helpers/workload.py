@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import chapters as chapters_
 from . import criteria, profiles, units
+from . import progress as prog
 from .configs import Config
 from .pool import ModelPool
 from .results import ResultStore
@@ -154,3 +157,34 @@ def open_chapter(chapter: str, profile: str | os.PathLike | Mapping[str, Any] | 
 def store_root(unit: Unit) -> Path:
     """A unit's store folder; a relative one is under the repository, as the chapters see it."""
     return (profiles.ROOT / unit.settings.results_dir).resolve()
+
+
+def prepare_models(profile: Mapping[str, Any], notebooks: Sequence[str] = chapters_.NAMES,
+                   overrides: Mapping[str, Any] | None = None,
+                   line: prog.StatusLine | None = None) -> float:
+    """Convert the offline models the chapters will load, before any runs; returns seconds."""
+    from .models import OFFLINE_MODELS, offline_model_path
+
+    names = {m for nb in notebooks
+             for m in profiles.chapter_parameters(profile, nb, overrides)["models"]}
+    todo = sorted(n for n in names if n in OFFLINE_MODELS)
+    line = line or prog.StatusLine()
+    start = time.perf_counter()
+    stop = threading.Event()
+    current = {"name": "", "i": 0}
+
+    def loop() -> None:  # conversion is one long call: show that it is alive
+        while not stop.wait(0.5):
+            line.update(f"[book] preparing model {current['name']} "
+                        f"{prog.bar(current['i'], len(todo))}  {prog.clock(time.perf_counter() - start)}")
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        for i, name in enumerate(todo):
+            current.update(name=name, i=i)
+            offline_model_path(name)
+    finally:
+        stop.set()
+        thread.join()
+    return time.perf_counter() - start
