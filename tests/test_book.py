@@ -157,6 +157,20 @@ def test_runner_runs_a_chapter_with_findings_hidden_parameters_and_no_tcp_warnin
     assert "without encryption" not in captured.out + captured.err
 
 
+def test_the_runner_computes_the_units_before_the_chapters_read_them(tmp_path):
+    """Every computation in the store is logged by this process (the runner), none by a kernel."""
+    import os
+
+    from helpers.results import ResultStore
+
+    store = tmp_path / "results"
+    timings = book.run(str(ROOT / "params" / "smoke.yml"), ("03_calibration",),
+                       out_dir=str(tmp_path / "book" / "chapters"), results_dir=str(store))
+    logged = ResultStore(store).computations()
+    assert logged and {c["pid"] for c in logged} == {os.getpid()}
+    assert set(timings) == {book.UNITS, "03_calibration"}
+
+
 # ---- the site: repository buttons, launch notebooks, MathJax, page mechanics -----------------
 
 REPO = "https://github.com/example-org/example-book"

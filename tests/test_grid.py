@@ -174,6 +174,22 @@ def test_reuse_order_puts_a_full_model_before_its_pruned_variants_on_the_same_ro
     assert [u.arg("n_examples") for u in faith] == [100, 32]
 
 
+def test_the_pool_forgets_stored_states_when_asked(tiny_folders):
+    from helpers import depth_reuse
+    from helpers.pool import ModelPool
+    from helpers.scoring import body_logits, build_prompt
+    from helpers.tasks import get_task
+
+    pool = ModelPool("cpu")
+    model, tok = pool.full(tiny_folders[0])
+    prompt = build_prompt(tok, get_task("mr"), shots=1)
+    body_logits(model, tok, prompt, [[5, 6, 7], [8, 9]], batch_size=2, progress=False, share=True)
+    store = depth_reuse.store_of(model)
+    assert len(store) > 0 and store.bytes > 0
+    pool.forget_states()
+    assert len(store) == 0 and store.bytes == 0
+
+
 def test_shards_keep_a_model_and_its_faithfulness_chains_together(tiny_folders, tmp_path):
     from helpers.workload import expand
 

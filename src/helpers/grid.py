@@ -97,6 +97,7 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
     hf_logging.disable_progress_bar()
     stores: dict[str, ResultStore] = {}
     pools: dict[str, ModelPool] = {}
+    family: dict[str, tuple] = {}  # per device: the `_family` of the unit before
     failed: set[str] = set()
     deferred: list[Unit] = []
     for final in (False, True):
@@ -108,6 +109,9 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
             store = stores[root]
             store.skip_busy = not final
             pool = pools.get(device) or pools.setdefault(device, ModelPool(device))
+            if family.get(device, _family(unit)) != _family(unit):
+                pool.forget_states()  # few later units run those rows; held, they slow the rest
+            family[device] = _family(unit)
             yield {"unit": unit.id, "event": "start", "host": HOST}
             before, start = len(store.computed), time.perf_counter()
             event: dict[str, Any] = {"unit": unit.id, "host": HOST}
@@ -151,19 +155,32 @@ def _rows(unit: Unit) -> tuple:
 def reuse_order(units: Iterable[Unit]) -> list[Unit]:
     """Units by model, then by the rows they run, each kind's unpruned and largest units first.
 
-    A model's units that run the same rows (task, sample, demonstrations) follow one another,
-    and within them each kind's full-model unit comes before its pruned ones (and a larger
-    faithfulness sample before a smaller), so that depth reuse (`helpers.depth_reuse`) finds the
-    states it can start from before its least-recently-used budget lets them go."""
+    A model's units that run the same rows (task, sample, demonstrations) follow one another;
+    within them, by kind, then by method, the full model's unit comes before its pruned ones
+    (and a larger faithfulness sample before a smaller), so that depth reuse
+    (`helpers.depth_reuse`) finds the states it can start from before its least-recently-used
+    budget lets them go. `run_units` forgets the stored states between such families."""
     groups: dict[tuple, list[Unit]] = {}
     for u in by_model(units):
         groups.setdefault((u.model, _rows(u)), []).append(u)
     out: list[Unit] = []
     for group in groups.values():
         kinds = {k: i for i, k in enumerate(dict.fromkeys(u.kind for u in group))}
-        out += sorted(group, key=lambda u: (kinds[u.kind], u.config is not None and u.config.pruned,
+        ways = {w: i for i, w in enumerate(dict.fromkeys(_way(u) for u in group))}
+        out += sorted(group, key=lambda u: (kinds[u.kind], ways[_way(u)],
+                                            u.config is not None and u.config.pruned,
                                             -int(u.arg("n_examples") or 0)))
     return out
+
+
+def _family(unit: Unit) -> tuple:
+    # the units whose rows coincide: one model, rows, kind and method, at any ratio and size
+    return unit.model, _rows(unit), unit.kind, _way(unit)
+
+
+def _way(unit: Unit) -> tuple:
+    # a unit's arguments but its sample size: a faithfulness method and its options
+    return tuple(a for a in unit.args if a[0] != "n_examples")
 
 
 def shards(units: list[Unit], per_model: int = 1) -> list[list[Unit]]:

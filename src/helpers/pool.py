@@ -53,6 +53,13 @@ class ModelPool:
             raise ValueError(f"duplicate layer indices in {list(layers)}")
         return self._set(name, layers)
 
+    def forget_states(self) -> None:
+        """Empty the loaded model's depth-reuse store (`helpers.depth_reuse`)."""
+        for model, _ in self._full.values():
+            store = depth_reuse.store_of(model)
+            if store is not None:
+                store.clear()
+
     def provenance(self, name: str) -> dict:
         """What ran a unit: model, revision, type, device, dtype, threads (stored outside the key)."""
         model, _ = self.full(name)
