@@ -7,8 +7,9 @@
     python -m helpers.book plan params/paper.yml   # units, tokens, predicted hours (helpers.plan)
 
 Every unit the chapters read is computed first, in this process, models loaded once and in
-`grid.reuse_order`; then the text notebooks in notebooks/ (jupytext percent format) are converted, executed with the
-profile's parameters injected, and written to book/chapters/ only when every cell succeeded
+`grid.reuse_order`; then the text notebooks in notebooks/ (jupytext percent format) are
+converted, executed with the profile's parameters injected (they only read the store), and
+written to book/chapters/ only when every cell succeeded
 (temporary file, then rename). A full run first removes every executed chapter and the recorded
 findings, so nothing stale can be built. Wall times of runs into book/chapters go to
 _build/timings.json. While a chapter runs, the terminal shows one status line: the chapter, the
