@@ -109,9 +109,10 @@ def run_units(units: list[Unit], *, heartbeat_s: float = HEARTBEAT_S,
             store = stores[root]
             store.skip_busy = not final
             pool = pools.get(device) or pools.setdefault(device, ModelPool(device))
-            if family.get(device, _family(unit)) != _family(unit):
+            this = _family(unit)
+            if family.get(device, this) != this:
                 pool.forget_states()  # few later units run those rows; held, they slow the rest
-            family[device] = _family(unit)
+            family[device] = this
             yield {"unit": unit.id, "event": "start", "host": HOST}
             before, start = len(store.computed), time.perf_counter()
             event: dict[str, Any] = {"unit": unit.id, "host": HOST}
