@@ -407,6 +407,13 @@ if notebooks_run.get("profile"):
 #   full forward.
 # - *One forward fewer per example.* The faithfulness metrics take p(y|x) from the forward
 #   that computed the attribution instead of scoring the full input again.
+# - *Perturbed inputs start at their first deleted token.* An input with some tokens deleted
+#   begins with the example's own tokens up to the first deleted one, whose keys and values the
+#   attribution's forward already computed (every method that runs the full input keeps them,
+#   `helpers.stems`). On `smollm2-135m`, `mr`, 100 examples, that removes 19% of the tokens the
+#   faithfulness metrics run and 11% of their time (21.0 s to 18.7 s: the rows are shorter, so
+#   the linear layers run a little less efficiently per token). Occlusion's leave-one-out rows
+#   gain most: on 32 examples its attribution went from 44 s to 30 s.
 # - *Every chapter's units in one process, in an order that shares.* `make book` computes all
 #   units before the chapters run (`helpers.grid.reuse_order`): each model is loaded once, and
 #   the units that run the same rows follow one another, the full model first, so the shared

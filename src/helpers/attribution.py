@@ -2,7 +2,7 @@
 
 What is explained: the log-probability of the label the model predicts on the full input,
 normalised over the label set, ``log_softmax(frame_logits)[target]`` with ``target`` the argmax of
-the label-set logits (ties: lowest index). Every forward goes through `scoring.frame_logits`, so an
+the label-set logits (ties: lowest index). Every forward goes through `scoring.frame_forward`, so an
 attribution sees the same prompt (prefix + body + suffix, prefix from a shared KV cache) as the
 classifier. Only the body (the example's own tokens) is attributed: the prefix comes from the
 cache and never receives gradients, and the suffix embeddings are held constant.
@@ -46,7 +46,9 @@ gradient and the LRP methods run `batch_size` examples per forward and backward.
 `batch_size` examples per chunk (one forward for their targets, one at the baseline for the
 completeness error) and hands Captum as many of them at a time as fit their steps into one
 forward of `internal_batch_size` rows, each such group padded only to its own longest body.
-Occlusion scores every deletion of every example through one `scoring.body_logits` call. Rows
+Occlusion runs the full bodies, keeping their key/value states, then scores every deletion of
+every example through one `scoring.body_logits` call, each from its deleted token on (the tokens
+before it are the body's: `helpers.stems`), which halves its tokens. Rows
 are right-padded, which keeps batched and one-by-one results equal; padding and suffix
 positions get exactly zero gradient and are not reported.
 """
@@ -70,11 +72,12 @@ from .scoring import (
     body_logits,
     build_prompt,
     encode_bodies,
-    frame_logits,
+    frame_forward,
     pad_id,
     prefix_cache,
     rows_to_batch,
 )
+from .stems import STATES_MAX_BYTES, BodyStates, from_cache
 from .tasks import DEFAULT_SHOTS, Example, Task
 
 METHODS: tuple[str, ...] = (
@@ -114,6 +117,8 @@ class Attribution:
     uid: str = ""
     layer: int | None = None  # the attention layer read by method "attention"
     details: dict[str, Any] = field(default_factory=dict)
+    # the body's key/value states from the forward that attributed it (`keep_states`)
+    states: BodyStates | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float64)
@@ -137,6 +142,7 @@ def attribute(
     batch_size: int = 8,
     progress: bool = True,
     targets: Sequence[int] | None = None,
+    keep_states: bool = False,
     **options: Any,
 ) -> list[Attribution]:
     """Attribute each example's predicted label to its own tokens with `method` (see module doc).
@@ -145,7 +151,10 @@ def attribute(
     classification. `batch_size` is examples per forward (occlusion and random: rows per forward);
     `targets` fixes the explained label of each example (e.g. another model's prediction, so that
     two models' attributions explain the same label) instead of the model's own prediction;
-    `options` are the method's own (module doc); unknown ones raise TypeError.
+    `options` are the method's own (module doc); unknown ones raise TypeError. With
+    `keep_states`, every method that runs the full input (all but integrated gradients and
+    random) keeps each body's key/value states from that forward (`Attribution.states`, for
+    `faithfulness` to start perturbed inputs after them), up to `stems.STATES_MAX_BYTES` in all.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown attribution method {method!r}. Known: {', '.join(METHODS)}")
@@ -169,6 +178,8 @@ def attribute(
         "random": _random,
         "attention": _attention,
     }.get(method, _gradients)
+    if run in (_gradients, _occlusion, _attention):
+        options["kept"] = _Kept(keep_states)
     results = run(
         model, tokenizer, prompt, bodies, examples, method=method, batch_size=batch_size,
         progress=progress, targets=targets, **options,
@@ -185,6 +196,7 @@ def attribute(
                 prob=float(prob),
                 uid=ex.uid,
                 layer=extra.pop("layer", None),
+                states=extra.pop("states", None),
                 details=extra,
             )
         )
@@ -242,12 +254,29 @@ def _batch(model, tokenizer, prompt: Prompt, bodies: Sequence[Sequence[int]]) ->
     return _Batch(ids, lengths, body_lengths, embeds, body_mask)
 
 
-def _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths) -> torch.Tensor:
+def _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths,
+                     seen: dict | None = None) -> torch.Tensor:
     # The body positions take `body_embeds` (the only path gradients can flow through); suffix
-    # and padding positions keep their constant embeddings.
+    # and padding positions keep their constant embeddings. `seen` receives the forward's cache.
     embeds = torch.where(body_mask[..., None], body_embeds, const)
-    logits = frame_logits(model, prompt, kv, inputs_embeds=embeds, lengths=lengths)
+    logits, _, cache = frame_forward(model, prompt, kv, inputs_embeds=embeds, lengths=lengths)
+    if seen is not None:
+        seen["cache"] = cache
     return torch.log_softmax(logits, dim=-1)
+
+
+class _Kept:
+    """The body states one `attribute` call keeps: none unless asked, at most STATES_MAX_BYTES."""
+
+    def __init__(self, keep: bool) -> None:
+        self.room = STATES_MAX_BYTES if keep else 0
+
+    def take(self, cache, prompt: Prompt, body_lengths: Sequence[int]) -> list[BodyStates | None]:
+        found = from_cache(cache, len(prompt.prefix_ids), body_lengths) if self.room > 0 else None
+        if found is None:
+            return [None] * len(body_lengths)
+        self.room -= sum(s.nbytes for s in found)
+        return list(found)
 
 
 # --- gradient, input x gradient, integrated gradients -------------------------------------------
@@ -255,7 +284,7 @@ def _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths) 
 
 def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
                targets=None, n_steps: int = 16, ig_method: str = "gausslegendre",
-               internal_batch_size: int | None = None) -> list[_Result]:
+               internal_batch_size: int | None = None, kept: _Kept | None = None) -> list[_Result]:
     if method == "integrated_gradients" and n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     rows = internal_batch_size or 4 * batch_size
@@ -269,6 +298,7 @@ def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size
     # gradients also when the caller runs under no_grad or inference_mode
     with torch.inference_mode(False), torch.enable_grad(), rules:
         kv = prefix_cache(model, prompt)
+        kept = kept or _Kept(False)
         for chunk in _chunks(len(order), batch_size, progress, method):
             idx = [order[k] for k in chunk]
             fixed = None if targets is None else [targets[i] for i in idx]
@@ -280,15 +310,16 @@ def _gradients(model, tokenizer, prompt, bodies, examples, *, method, batch_size
             else:
                 b = _batch(model, tokenizer, prompt, [bodies[i] for i in idx])
                 if method in LRP_VARIANTS:
-                    results = _lrp(model, prompt, kv, b, fixed)
+                    results = _lrp(model, prompt, kv, b, fixed, kept)
                 else:
-                    results = _plain_gradient(model, prompt, kv, b, method, fixed)
+                    results = _plain_gradient(model, prompt, kv, b, method, fixed, kept)
             for i, result in zip(idx, results, strict=True):
                 out[i] = result
     return out  # type: ignore[return-value]
 
 
-def _plain_gradient(model, prompt, kv, b: _Batch, method: str, fixed=None) -> list[_Result]:
+def _plain_gradient(model, prompt, kv, b: _Batch, method: str, fixed=None,
+                    kept: _Kept | None = None) -> list[_Result]:
     from captum.attr import InputXGradient, Saliency
 
     # Captum explains a scalar per row: the log-probability of the label the row predicts. Rows
@@ -296,7 +327,7 @@ def _plain_gradient(model, prompt, kv, b: _Batch, method: str, fixed=None) -> li
     seen: dict[str, torch.Tensor] = {}
 
     def explained(body_embeds, const, body_mask, lengths):
-        logp = _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths)
+        logp = _frame_log_probs(model, prompt, kv, body_embeds, const, body_mask, lengths, seen)
         seen["target"] = _targets(logp.detach(), fixed)
         chosen = logp.gather(1, seen["target"][:, None]).squeeze(1)
         seen["prob"] = chosen.detach().exp()
@@ -312,17 +343,19 @@ def _plain_gradient(model, prompt, kv, b: _Batch, method: str, fixed=None) -> li
     scores = scores.detach().double().cpu().numpy()
     targets = seen["target"].cpu().numpy()
     probs = seen["prob"].double().cpu().numpy()
+    states = (kept or _Kept(False)).take(seen["cache"], prompt, b.body_lengths)
     return [
-        (scores[j, :n], int(targets[j]), float(probs[j]), {})
+        (scores[j, :n], int(targets[j]), float(probs[j]), {"states": states[j]})
         for j, n in enumerate(b.body_lengths)
     ]
 
 
-def _lrp(model, prompt, kv, b: _Batch, fixed=None) -> list[_Result]:
+def _lrp(model, prompt, kv, b: _Batch, fixed=None, kept: _Kept | None = None) -> list[_Result]:
     # inside lrp_mode: one forward and one backward for the batch (rows are independent)
     x = b.embeds.detach().clone().requires_grad_(True)
     embeds = torch.where(b.body_mask[..., None], x, b.embeds)
-    logits = frame_logits(model, prompt, kv, inputs_embeds=embeds, lengths=b.lengths)
+    logits, _, cache = frame_forward(model, prompt, kv, inputs_embeds=embeds, lengths=b.lengths)
+    states = (kept or _Kept(False)).take(cache, prompt, b.body_lengths)
     targets = _targets(logits.detach(), fixed)
     explained = label_log_odds(logits, targets)
     (grad,) = torch.autograd.grad(explained.sum(), x)
@@ -331,7 +364,8 @@ def _lrp(model, prompt, kv, b: _Batch, fixed=None) -> list[_Result]:
     scores = (x.detach().to(wide) * grad.to(wide)).sum(dim=-1).double().cpu().numpy()
     probs = torch.softmax(logits.detach().double(), dim=-1).gather(1, targets[:, None])
     return [
-        (scores[j, :n], int(targets[j]), float(probs[j]), {"explained": float(explained[j])})
+        (scores[j, :n], int(targets[j]), float(probs[j]),
+         {"explained": float(explained[j]), "states": states[j]})
         for j, n in enumerate(b.body_lengths)
     ]
 
@@ -387,23 +421,47 @@ def _integrated_gradients(model, tokenizer, prompt, kv, bodies, n_steps, ig_meth
 
 
 def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size,
-               progress, targets=None) -> list[_Result]:
-    # every leave-one-out body of every example, after the full bodies, in one batched call
-    rows: list[list[int]] = [list(b) for b in bodies]
-    for b in bodies:
+               progress, targets=None, kept: _Kept | None = None) -> list[_Result]:
+    # the full bodies first, keeping their states; then every leave-one-out body of every
+    # example in one batched call, each from its deleted token on (`helpers.stems`)
+    full, states = _full_bodies(model, tokenizer, prompt, bodies, batch_size, _Kept(True))
+    rows: list[list[int]] = []
+    stems = []
+    for b, st in zip(bodies, states, strict=True):
         rows.extend(list(b[:i]) + list(b[i + 1 :]) for i in range(len(b)))
-    logp = _log_probs(
-        body_logits(model, tokenizer, prompt, rows, batch_size=batch_size, progress=progress,
-                    desc="occlusion")
-    )
+        stems.extend([None if st is None else (b, st)] * len(b))
+    logp = _log_probs(np.concatenate([full, body_logits(
+        model, tokenizer, prompt, rows, batch_size=batch_size, progress=progress,
+        desc="occlusion", stems=stems)]))
     out: list[_Result] = []
     start = len(bodies)
+    given = kept or _Kept(False)
     for i, b in enumerate(bodies):
         target = int(logp[i].argmax()) if targets is None else targets[i]
         deleted = logp[start : start + len(b), target]
         start += len(b)
-        out.append((logp[i, target] - deleted, target, float(np.exp(logp[i, target])), {}))
+        extra = {"states": states[i] if given.room > 0 else None}
+        given.room -= states[i].nbytes if extra["states"] is not None else 0
+        out.append((logp[i, target] - deleted, target, float(np.exp(logp[i, target])), extra))
     return out
+
+
+@torch.no_grad()
+def _full_bodies(model, tokenizer, prompt, bodies, batch_size: int,
+                 kept: _Kept) -> tuple[np.ndarray, list[BodyStates | None]]:
+    # label-set logits of the full bodies, shortest first, and (within `kept`) their states
+    order = sorted(range(len(bodies)), key=lambda i: len(bodies[i]))
+    kv = prefix_cache(model, prompt)
+    logits = np.zeros((len(bodies), len(prompt.label_ids)), dtype=np.float32)
+    states: list[BodyStates | None] = [None] * len(bodies)
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        b = _batch(model, tokenizer, prompt, [bodies[i] for i in idx])
+        labels, _, cache = frame_forward(model, prompt, kv, input_ids=b.ids, lengths=b.lengths)
+        logits[idx] = labels.cpu().numpy()
+        for i, st in zip(idx, kept.take(cache, prompt, b.body_lengths), strict=True):
+            states[i] = st
+    return logits, states
 
 
 def _random(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
@@ -435,7 +493,7 @@ def kept_layer(model, layer: int = -1) -> int:
 
 
 def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size, progress,
-               targets=None, layer: int = -1) -> list[_Result]:
+               targets=None, layer: int = -1, kept: _Kept | None = None) -> list[_Result]:
     used = kept_layer(model, layer)
     module = attention_module(decoder_layers(model)[used])
     kv = prefix_cache(model, prompt)
@@ -455,9 +513,10 @@ def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size
             b = _batch(model, tokenizer, prompt, [bodies[i] for i in chunk])
             captured.clear()
             with torch.no_grad():
-                logp = torch.log_softmax(
-                    frame_logits(model, prompt, kv, input_ids=b.ids, lengths=b.lengths), dim=-1
-                )
+                labels, _, cache = frame_forward(model, prompt, kv, input_ids=b.ids,
+                                                 lengths=b.lengths)
+                logp = torch.log_softmax(labels, dim=-1)
+            states = (kept or _Kept(False)).take(cache, prompt, b.body_lengths)
             weights = captured[-1]
             if weights is None:
                 raise RuntimeError(f"layer {used} returned no attention weights")
@@ -467,7 +526,8 @@ def _attention(model, tokenizer, prompt, bodies, examples, *, method, batch_size
             for j, n in enumerate(b.body_lengths):
                 row = weights[j, :, int(b.lengths[j]) - 1, first : first + n].mean(dim=0)
                 t = int(chosen[j])
-                out.append((row.double().cpu().numpy(), t, float(logp[j, t].exp()), {"layer": used}))
+                out.append((row.double().cpu().numpy(), t, float(logp[j, t].exp()),
+                            {"layer": used, "states": states[j]}))
     finally:
         handle.remove()
         if model.config._attn_implementation != previous:

@@ -162,17 +162,23 @@ def store_of(model: nn.Module) -> DepthStore | None:
     return _stores.get(model)
 
 
-def start_layers(model: nn.Module, prefix: Sequence[int],
-                 rows: Sequence[Sequence[int]]) -> list[int]:
+def start_layers(model: nn.Module, prefix: Sequence[int], rows: Sequence[Sequence[int]],
+                 stems: Sequence[Sequence[int]] | None = None) -> list[int]:
     """Per row, the deepest layer after which its states are stored for the model's current
-    dropped layers (-1: none, or depth reuse off): batch rows of equal start together."""
+    dropped layers (-1: none, or depth reuse off): batch rows of equal start together. A row
+    with a stem (`helpers.stems`) runs after prefix + stem, which is part of its key."""
     store = store_of(model)
     if store is None or not store.supported or not store._batches:
         return [-1] * len(rows)
     dropped = frozenset(dropped_layers(model))
     n = len(decoder_layers(model))
-    prefix = tuple(prefix)
-    return [store.best((prefix, tuple(r)), dropped, n)[0] for r in rows]
+    return [store.best(k, dropped, n)[0] for k in _keys(prefix, rows, stems)]
+
+
+def _keys(prefix: Sequence[int], rows: Sequence[Sequence[int]],
+          stems: Sequence[Sequence[int]] | None) -> list[_RowKey]:
+    heads = stems if stems is not None else [()] * len(rows)
+    return [(tuple(prefix) + tuple(h), tuple(r)) for h, r in zip(heads, rows, strict=True)]
 
 
 def _patch_forward(block: nn.Module, forward: Callable) -> Callable[[], None]:
@@ -193,9 +199,10 @@ def _patch_forward(block: nn.Module, forward: Callable) -> Callable[[], None]:
 
 @contextlib.contextmanager
 def reusing(model: nn.Module, prefix: Sequence[int], rows: Sequence[Sequence[int]],
-            *, record: bool) -> Iterator[None]:
-    """Inside: one forward of `model` over right-padded `rows` after the cached `prefix` skips
-    the layers every row has stored states for, and (with `record`) stores the layers it runs."""
+            *, record: bool, stems: Sequence[Sequence[int]] | None = None) -> Iterator[None]:
+    """Inside: one forward of `model` over right-padded `rows` after the cached `prefix` (and
+    each row's stem) skips the layers every row has stored states for, and (with `record`)
+    stores the layers it runs."""
     store = store_of(model)
     if store is None or not store.supported:
         yield
@@ -203,7 +210,7 @@ def reusing(model: nn.Module, prefix: Sequence[int], rows: Sequence[Sequence[int
     blocks = decoder_layers(model)
     n = len(blocks)
     dropped = frozenset(dropped_layers(model))
-    keys = [(tuple(prefix), tuple(r)) for r in rows]
+    keys = _keys(prefix, rows, stems)
     lengths = [len(r) for r in rows]
     start = min(store.best(k, dropped, n)[0] for k in keys)
     held = [store.holding(k, dropped, n, start) for k in keys] if start >= 0 else []

@@ -29,7 +29,8 @@ Definitions (DeYoung et al. 2020), with choices that are ours (the paper's are n
 - Speed: p(y|x) can come from the forward that made each attribution (`recorded_full`), and
   the full bodies (otherwise) and every perturbed body (every example x fraction x {without, only},
   and every method when several are evaluated together) are deduplicated and scored through one
-  batched `scoring.body_logits` call.
+  batched `scoring.body_logits` call; with `recorded_full`, a perturbed body runs from its first
+  deleted token, after the body states the attribution kept (`helpers.stems`).
 """
 
 from __future__ import annotations
@@ -202,8 +203,10 @@ def faithfulness_by_method(
     """`comprehensiveness_sufficiency` for several methods at once, sharing one scoring call.
 
     With `recorded_full`, p(y|x) is the probability each attribution recorded in the forward
-    that computed it (where it has one) instead of a second scoring of the full input: only for
-    attributions made with this very model and prompt, since the check for stale ones is off.
+    that computed it (where it has one) instead of a second scoring of the full input, and a
+    perturbed input starts after the body states that forward kept (`Attribution.states`,
+    `helpers.stems`): only for attributions made with this very model and prompt, since the
+    check for stale ones is off.
     `share` keeps the perturbed inputs' hidden states for pruned variants of the model
     (`depth_reuse`; the perturbations that coincide with theirs start above the shared layers).
     """
@@ -213,16 +216,21 @@ def faithfulness_by_method(
     prompt = build_prompt(tokenizer, task, shots=shots, seed=seed, demos=demos)
     bodies = encode_bodies(tokenizer, task, examples)
     rows: dict[tuple[int, ...], int] = {}
+    sources: list[int | None] = []  # per row, the example whose body it was cut from
 
-    def row(tokens: Iterable[int]) -> int:
-        return rows.setdefault(tuple(tokens), len(rows))
+    def row(tokens: Iterable[int], source: int | None = None) -> int:
+        key = tuple(tokens)
+        if key not in rows:
+            rows[key] = len(rows)
+            sources.append(source)
+        return rows[key]
 
     for name, attrs in attributions.items():
         _check_alignment(name, attrs, bodies)
     # p(y|x) per method: recorded by the attribution's forward, or NaN where it is to be scored
     p_full = {name: np.array([a.prob if recorded_full else np.nan for a in attrs], dtype=float)
               for name, attrs in attributions.items()}
-    full = {i: row(b) for i, b in enumerate(bodies)
+    full = {i: row(b, i) for i, b in enumerate(bodies)
             if any(not np.isfinite(p[i]) for p in p_full.values())}
     empty = row(())
     plans = {}
@@ -234,13 +242,19 @@ def faithfulness_by_method(
             order = top_k(a.scores, len(b))
             for j, k in enumerate(ks[i]):
                 chosen = set(order[:k].tolist())
-                without[i, j] = row(t for p, t in enumerate(b) if p not in chosen)
-                only[i, j] = row(t for p, t in enumerate(b) if p in chosen)
+                without[i, j] = row((t for p, t in enumerate(b) if p not in chosen), i)
+                only[i, j] = row((t for p, t in enumerate(b) if p in chosen), i)
         plans[name] = (attrs, ks, without, only)
 
+    stems = None
+    if recorded_full:  # the attributions' own forwards: their body states are this model's
+        states = [next((a[i].states for a in attributions.values() if a[i].states is not None),
+                       None) for i in range(len(bodies))]
+        stems = [None if i is None or states[i] is None else (bodies[i], states[i])
+                 for i in sources]
     probs = softmax(
         body_logits(model, tokenizer, prompt, list(rows), batch_size=batch_size,
-                    progress=progress, desc="faithfulness", share=share)
+                    progress=progress, desc="faithfulness", share=share, stems=stems)
     )
     out = {}
     for name, (attrs, ks, without, only) in plans.items():

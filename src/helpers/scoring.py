@@ -24,8 +24,10 @@ import torch
 from transformers import Cache
 
 from . import depth_reuse
+from . import stems as body_stems
 from .calibration import softmax
 from .progress import progress as progress_bar
+from .stems import BodyStates, StemBatch
 from .tasks import DEFAULT_SHOTS, Example, Task, demonstrations
 
 
@@ -143,33 +145,58 @@ def frame_logits(
     inputs_embeds: torch.Tensor | None = None,
     lengths: torch.Tensor,
     with_mass: bool = False,
+    stems: StemBatch | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Label-set logits (batch, n_labels) for right-padded rows of body + suffix after the prefix.
 
     Differentiable with respect to `inputs_embeds` (attribution uses this path). With
     `with_mass`, also the log of the probability mass the whole vocabulary puts on the label
     words' first tokens (batch,): how much of the next-token distribution the label set holds.
+    With `stems` (`stems.batch`), the rows run after the prefix and each one's stem.
     """
+    labels, vocab, _ = frame_forward(model, prompt, kv, input_ids=input_ids,
+                                     inputs_embeds=inputs_embeds, lengths=lengths, stems=stems)
+    if not with_mass:
+        return labels
+    return labels, torch.logsumexp(labels, -1) - torch.logsumexp(vocab, -1)
+
+
+def frame_forward(
+    model,
+    prompt: Prompt,
+    kv: Cache,
+    *,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    lengths: torch.Tensor,
+    stems: StemBatch | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, Cache]:
+    """`frame_logits`' forward: label-set logits, the whole vocabulary's logits at each row's last
+    position, and the cache it leaves (prefix, then the rows)."""
     x = input_ids if input_ids is not None else inputs_embeds
     batch, width = x.shape[:2]
     device = x.device
-    n_prefix = len(prompt.prefix_ids)
     row_mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
-    mask = torch.cat([torch.ones(batch, n_prefix, dtype=torch.long, device=device), row_mask], dim=1)
+    extra = {}
+    if stems is None:
+        n_prefix = len(prompt.prefix_ids)
+        past = torch.ones(batch, n_prefix, dtype=torch.long, device=device)
+        cache = _expand(kv, batch)
+    else:
+        past, cache = stems.mask, stems.cache
+        extra["position_ids"] = stems.offsets[:, None] + torch.arange(width, device=device)[None, :]
     out = model(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
-        attention_mask=mask,
-        **cache_kwargs(model, _expand(kv, batch)),
+        attention_mask=torch.cat([past, row_mask], dim=1),
+        **cache_kwargs(model, cache),
+        **extra,
         use_cache=True,
         logits_to_keep=(lengths - 1)[:, None],
     )
     label_ids = torch.tensor(prompt.label_ids, device=device)
     vocab = out.logits[:, 0, :].float()
-    labels = vocab.index_select(-1, label_ids)
-    if not with_mass:
-        return labels
-    return labels, torch.logsumexp(labels, -1) - torch.logsumexp(vocab, -1)
+    return vocab.index_select(-1, label_ids), vocab, output_cache(out)
 
 
 def rows_to_batch(
@@ -200,23 +227,38 @@ def body_logits(
     desc: str = "scoring",
     with_mass: bool = False,
     share: bool = False,
+    stems: Sequence[tuple[Sequence[int], BodyStates] | None] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Label-set logits (n, n_labels) for each body inside the prompt frame, in batches (with
     `with_mass`, also each row's log label-word mass, see `frame_logits`).
 
     Where depth reuse is on for the model (`depth_reuse.enable`), a batch starts above the
     layers whose states are stored for all its rows; `share` stores this call's states for
-    other pruned variants scoring the same bodies (leave it off for one-off rows).
+    other pruned variants scoring the same bodies (leave it off for one-off rows). `stems` gives
+    per body the full body it was cut from and that body's states (`helpers.stems`), or None:
+    a body runs from its first token that differs from its source.
     """
     if len(bodies) == 0:
         empty = np.zeros((0, len(prompt.label_ids)), dtype=np.float32)
         return (empty, np.zeros(0, dtype=np.float32)) if with_mass else empty
+    if stems is not None and len(stems) != len(bodies):
+        raise ValueError(f"{len(stems)} stems for {len(bodies)} bodies")
     kv = prefix_cache(model, prompt)
-    rows = [list(b) + list(prompt.suffix_ids) for b in bodies]
+    suffix = list(prompt.suffix_ids)
+    rows = [list(b) + suffix for b in bodies]
+    shared = [0] * len(rows)
+    if stems is not None and body_stems.usable(kv, 2 * max(len(r) for r in rows)):
+        for i, (body, stem) in enumerate(zip(bodies, stems, strict=True)):
+            if stem is not None:
+                source, states = stem
+                shared[i] = min(body_stems.shared_length(body, source, len(suffix)),
+                                states.length)
+    heads = [r[:s] for r, s in zip(rows, shared, strict=True)]
+    rows = [r[s:] for r, s in zip(rows, shared, strict=True)]
     # rows that can start at the same depth together, then similar lengths together (less
-    # padding, fewer distinct positions to project)
-    depth = np.asarray(depth_reuse.start_layers(model, prompt.prefix_ids, rows))
-    order = np.lexsort(([len(r) for r in rows], -depth))
+    # padding, fewer distinct positions to project), then similar stems (fewer masked slots)
+    depth = np.asarray(depth_reuse.start_layers(model, prompt.prefix_ids, rows, stems=heads))
+    order = np.lexsort((shared, [len(r) for r in rows], -depth))
     out = np.zeros((len(rows), len(prompt.label_ids)), dtype=np.float32)
     mass = np.zeros(len(rows), dtype=np.float32)
     device = _device(model)
@@ -227,9 +269,15 @@ def body_logits(
     for idx in progress_bar(batches, desc=desc, enabled=progress):
         batch = [rows[i] for i in idx]
         ids, lengths = rows_to_batch(batch, pad_id(tokenizer), device)
-        with depth_reuse.reusing(model, prompt.prefix_ids, batch, record=share):
+        stem_batch = None
+        if any(shared[i] for i in idx):
+            stem_batch = body_stems.batch(
+                kv, [stems[i][1] if shared[i] else None for i in idx],
+                [shared[i] for i in idx], len(prompt.prefix_ids))
+        with depth_reuse.reusing(model, prompt.prefix_ids, batch, record=share,
+                                 stems=[heads[i] for i in idx]):
             logits, log_mass = frame_logits(model, prompt, kv, input_ids=ids, lengths=lengths,
-                                            with_mass=True)
+                                            with_mass=True, stems=stem_batch)
         out[idx], mass[idx] = logits.cpu().numpy(), log_mass.cpu().numpy()
     return (out, mass) if with_mass else out
 

@@ -68,7 +68,8 @@ def compute(job: Job) -> dict:
     examples = load_task(cfg.task, split="test", n=cfg.n_examples, seed=cfg.seed)[:n]
     kw = dict(shots=cfg.shots, seed=cfg.demo_seed, batch_size=batch)
     start = time.perf_counter()
-    attributions = attr.attribute(model, tok, task, examples, method=method, **kw, **options)
+    attributions = attr.attribute(model, tok, task, examples, method=method, keep_states=True,
+                                  **kw, **options)
     seconds = time.perf_counter() - start
     result = faith.comprehensiveness_sufficiency(
         model, tok, task, examples, attributions, fractions=fractions, shots=cfg.shots,
