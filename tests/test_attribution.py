@@ -9,7 +9,7 @@ import torch
 from tiny_models import TinyTokenizer, tiny_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from helpers.attribution import METHODS, Attribution, attribute, kept_layer
+from helpers.attribution import METHODS, Attribution, attribute, kept_layer, other_label_scores
 from helpers.pruning import drop_attention
 from helpers.scoring import body_logits, build_prompt, encode_bodies, softmax
 from helpers.tasks import Example, Task
@@ -306,3 +306,17 @@ def test_lrp_explains_fixed_targets(tiny):
         # two labels: log-odds of the other label is the negative, and LRP is linear in it
         np.testing.assert_allclose(b.scores, -a.scores, atol=1e-6 * np.abs(a.scores).max())
         assert b.details["explained"] == pytest.approx(-a.details["explained"], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lrp", "lrp_cp", "input_x_gradient"])
+def test_other_label_scores_equal_attributing_that_label_again(method):
+    model, tok = tiny_model("llama"), TinyTokenizer()
+    own = run(model, tok, method)
+    again = run(model, tok, method, targets=[1 - a.target for a in own])
+    for a, b in zip(own, again, strict=True):
+        other = other_label_scores(method, len(TASK.labels), a.scores)
+        if method.startswith("lrp"):
+            np.testing.assert_allclose(other, b.scores, rtol=1e-5, atol=1e-6)
+        else:
+            assert other is None  # log-probabilities: no sign rule, attributed again
+    assert other_label_scores("lrp", 3, own[0].scores) is None

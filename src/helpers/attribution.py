@@ -209,6 +209,15 @@ def attribute(
 _Result = tuple[np.ndarray, int, float, dict[str, Any]]
 
 
+def other_label_scores(method: str, n_labels: int, scores: np.ndarray) -> np.ndarray | None:
+    """The scores explaining the other label, where they follow from the target's without a
+    second pass: LRP with two labels explains a log-odds that only changes sign, and its rules
+    are linear in the explained output. None for every other case (attribute that label again)."""
+    if method in LRP_VARIANTS and n_labels == 2:
+        return -np.asarray(scores, dtype=float)
+    return None
+
+
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 

@@ -80,6 +80,11 @@ def compute(job: Job) -> dict:
     if full is not None:
         full_targets = full["examples"]["target"]
         flipped = [i for i, a in enumerate(attributions) if a.target != full_targets[i]]
+        for i in list(flipped):
+            other = attr.other_label_scores(method, len(task.labels), attributions[i].scores)
+            if other is not None:
+                fixed_scores[i] = other.round(7).tolist()
+                flipped.remove(i)
         if flipped:
             again = attr.attribute(model, tok, task, [examples[i] for i in flipped], method=method,
                                    targets=[full_targets[i] for i in flipped], **kw, **options)
