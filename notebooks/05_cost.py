@@ -418,7 +418,7 @@ if notebooks_run.get("profile"):
 #   label, its faithfulness also explains the full model's label. With two labels LRP explains
 #   a log-odds that only changes sign, through rules linear in what they explain, so those
 #   scores are the negated ones (`attribution.other_label_scores`; a test checks them against
-#   a second pass). In the default run that spares one pass for 331 of 2,000 pruned examples.
+#   a second pass): one pass fewer for every example whose label drifted.
 # - *Every chapter's units in one process, in an order that shares.* `make book` computes all
 #   units before the chapters run (`helpers.grid.reuse_order`): each model is loaded once, and
 #   the units that run the same rows follow one another, the full model first, so the shared
