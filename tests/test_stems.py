@@ -132,6 +132,7 @@ def test_shared_length_leaves_a_token_to_run():
     assert stems.shared_length([5, 6], [5, 6, 8], suffix_length=2) == 2  # the suffix runs
     assert stems.shared_length([5, 6], [5, 6, 8], suffix_length=0) == 1  # no suffix: keep one
     assert stems.shared_length([], [5], suffix_length=3) == 0
+    assert stems.shared_length([], [5], suffix_length=0) == 0  # nothing to run: no stem either
     assert stems.shared_length([9, 5], [5, 9], suffix_length=1) == 0
 
 

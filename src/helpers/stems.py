@@ -62,7 +62,7 @@ def shared_length(row: Sequence[int], body: Sequence[int], suffix_length: int) -
         if a != b:
             break
         n += 1
-    return n if suffix_length > 0 else min(n, len(row) - 1)
+    return n if suffix_length > 0 else max(0, min(n, len(row) - 1))
 
 
 def _sliding_windows(cache: Cache) -> list[int]:
