@@ -280,12 +280,16 @@ class _Kept:
     def __init__(self, keep: bool) -> None:
         self.room = STATES_MAX_BYTES if keep else 0
 
+    def admit(self, found: Sequence[BodyStates | None]) -> list[BodyStates | None]:
+        """All of `found` while there is room (one batch may overrun it), else none."""
+        if self.room <= 0:
+            return [None] * len(found)
+        self.room -= sum(s.nbytes for s in found if s is not None)
+        return list(found)
+
     def take(self, cache, prompt: Prompt, body_lengths: Sequence[int]) -> list[BodyStates | None]:
         found = from_cache(cache, len(prompt.prefix_ids), body_lengths) if self.room > 0 else None
-        if found is None:
-            return [None] * len(body_lengths)
-        self.room -= sum(s.nbytes for s in found)
-        return list(found)
+        return self.admit(found if found is not None else [None] * len(body_lengths))
 
 
 # --- gradient, input x gradient, integrated gradients -------------------------------------------
@@ -449,8 +453,7 @@ def _occlusion(model, tokenizer, prompt, bodies, examples, *, method, batch_size
         target = int(logp[i].argmax()) if targets is None else targets[i]
         deleted = logp[start : start + len(b), target]
         start += len(b)
-        extra = {"states": states[i] if given.room > 0 else None}
-        given.room -= states[i].nbytes if extra["states"] is not None else 0
+        extra = {"states": given.admit([states[i]])[0]}
         out.append((logp[i, target] - deleted, target, float(np.exp(logp[i, target])), extra))
     return out
 

@@ -80,11 +80,12 @@ def compute(job: Job) -> dict:
     if full is not None:
         full_targets = full["examples"]["target"]
         flipped = [i for i, a in enumerate(attributions) if a.target != full_targets[i]]
-        for i in list(flipped):
-            other = attr.other_label_scores(method, len(task.labels), attributions[i].scores)
+        others = {i: attr.other_label_scores(method, len(task.labels), attributions[i].scores)
+                  for i in flipped}
+        for i, other in others.items():
             if other is not None:
                 fixed_scores[i] = other.round(7).tolist()
-                flipped.remove(i)
+        flipped = [i for i in flipped if others[i] is None]
         if flipped:
             again = attr.attribute(model, tok, task, [examples[i] for i in flipped], method=method,
                                    targets=[full_targets[i] for i in flipped], **kw, **options)
